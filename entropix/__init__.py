@@ -1,0 +1,52 @@
+"""entropix: entropic optimizers for JAX/Optax.
+
+Entropy-SGD, Entropy-Adam, the Hamilton–Jacobi (proximal) and HEAT variants as optax gradient
+transformations with ``lax.scan``-compiled inner loops, plus scoping schedules and metrics.
+Landscape diagnostics, models, data and experiments live in the subpackages
+``entropix.landscape``, ``entropix.models``, ``entropix.data`` and ``entropix.experiments``.
+"""
+
+from entropix._src.heat import heat
+from entropix._src.local_entropy import (
+    SGLDChainResult,
+    entropy_adam,
+    entropy_sgd,
+    hj,
+    local_entropy,
+    sgld_chain,
+)
+from entropix._src.loop import InnerRule, LocalEntropyState, anchor_params, two_loop
+from entropix._src.metrics import GradientAlignment, gradient_alignment, local_entropy_gradient
+from entropix._src.schedules import (
+    average_weight_from_thesis_alpha,
+    bounded_exponential_scoping,
+    coupling_from_variance,
+    exponential_scoping,
+    linear_scoping,
+    parle_scoping,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradientAlignment",
+    "InnerRule",
+    "LocalEntropyState",
+    "SGLDChainResult",
+    "anchor_params",
+    "average_weight_from_thesis_alpha",
+    "bounded_exponential_scoping",
+    "coupling_from_variance",
+    "entropy_adam",
+    "entropy_sgd",
+    "exponential_scoping",
+    "gradient_alignment",
+    "heat",
+    "hj",
+    "linear_scoping",
+    "local_entropy",
+    "local_entropy_gradient",
+    "parle_scoping",
+    "sgld_chain",
+    "two_loop",
+]

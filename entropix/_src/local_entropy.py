@@ -1,0 +1,554 @@
+r"""Entropy-SGD, Entropy-Adam and the non-viscous Hamilton–Jacobi (proximal) variant.
+
+All of them descend the *local entropy* of the loss ``f``,
+
+.. math::
+  F(x, γ) = \log \int \exp\Big(-f(x') - \frac{γ}{2}\,\lVert x - x' \rVert^2\Big)\, dx',
+  \qquad -\nabla_x F = γ\,(x - \langle x' \rangle),
+
+estimating ``⟨x'⟩`` with ``L`` steps of stochastic gradient Langevin dynamics (SGLD) started at
+the anchor ``x``:
+
+.. math::
+  x' \leftarrow x' - η' \big(\nabla f(x') + γ (x' - x)\big) + \sqrt{η'}\, ε\, \mathcal N(0, I),
+  \qquad μ \leftarrow (1 - α)\, μ + α\, x',
+
+then handing the local-entropy gradient ``x − μ`` (scaled form, the papers' practice) or
+``γ (x − μ)`` (unscaled) to any optax transformation as the outer step.
+
+Conventions (see ``DESIGN.md``): ``coupling`` γ is a coupling strength (thesis γ is its inverse,
+see :func:`entropix.coupling_from_variance`); the SGLD temperature is ``ε²/2``; ``average_weight``
+α is the weight of the *newest* sample (thesis α is ``1 − α``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax._src import base
+
+from entropix._src import loop, validation
+
+Params = Any
+
+
+def schedule_value(hyperparameter: base.ScalarOrSchedule, outer_count: jax.Array) -> jax.Array:
+    """Evaluates a scalar-or-schedule hyper-parameter at the outer-step count."""
+    if callable(hyperparameter):
+        return hyperparameter(outer_count)
+    return hyperparameter
+
+
+def is_static_zero(value: Any) -> bool:
+    """Whether ``value`` is the Python/NumPy number 0 (so work for it can be skipped)."""
+    number = validation.concrete_value(value)
+    return number is not None and number == 0 and not isinstance(value, jax.Array)
+
+
+def gaussian_like(tree: Params, key: jax.Array) -> Params:
+    """Standard normal noise with the structure, shapes and dtypes of ``tree``."""
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
+    return jax.tree.unflatten(treedef, noise)
+
+
+def add_scaled_noise(tree: Params, scale: Any, key: jax.Array) -> Params:
+    """Returns ``tree + scale · N(0, I)``; draws nothing when ``scale`` is zero at run time."""
+    if is_static_zero(scale):
+        return tree
+
+    def with_noise(tree):
+        noise = gaussian_like(tree, key)
+        return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
+
+    return jax.lax.cond(jnp.asarray(scale) != 0, with_noise, lambda tree: tree, tree)
+
+
+def _cast(value, like):
+    return jnp.asarray(value, like.dtype)
+
+
+def sgld_rule(
+    *,
+    coupling: base.ScalarOrSchedule,
+    sgld_learning_rate: base.ScalarOrSchedule,
+    noise: base.ScalarOrSchedule,
+    average_weight: base.ScalarOrSchedule,
+    inner: base.GradientTransformation,
+    weight_decay: float | jax.Array,
+    scale_outer_gradient: bool,
+) -> loop.InnerRule:
+    """The SGLD inner rule of Entropy-SGD (ICLR'17 Alg. 1, lines 3–6) and its outer gradient."""
+    inner = base.with_extra_args_support(inner)
+    decay_weights = not is_static_zero(weight_decay)
+
+    def reset(anchor):
+        return anchor, inner.init(anchor)
+
+    def step(grads, walker, anchor, average, inner_state, key, outer_count):
+        gamma = schedule_value(coupling, outer_count)
+        step_size = schedule_value(sgld_learning_rate, outer_count)
+        alpha = schedule_value(average_weight, outer_count)
+        if decay_weights:
+            grads = jax.tree.map(lambda g, w: g + _cast(weight_decay, w) * w, grads, walker)
+        direction, inner_state = inner.update(grads, inner_state, walker)
+
+        def move(w, d, x):
+            return w - _cast(step_size, w) * (d + _cast(gamma, w) * (w - x))
+
+        walker = jax.tree.map(move, walker, direction, anchor)
+        noise_scale = jnp.sqrt(jnp.asarray(step_size, jnp.float32)) * schedule_value(
+            noise, outer_count
+        )
+        if not is_static_zero(noise):
+            walker = add_scaled_noise(walker, noise_scale, key)
+        average = jax.tree.map(lambda m, w: m + _cast(alpha, m) * (w - m), average, walker)
+        return walker, average, inner_state
+
+    def place_walker(anchor, key, outer_count):
+        del key, outer_count
+        return anchor
+
+    def outer_gradient(anchor, average, outer_count):
+        if scale_outer_gradient:
+            return jax.tree.map(jnp.subtract, anchor, average)
+        gamma = schedule_value(coupling, outer_count)
+        return jax.tree.map(lambda x, m: _cast(gamma, x) * (x - m), anchor, average)
+
+    return loop.InnerRule(reset, step, place_walker, outer_gradient)
+
+
+def _check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight):
+    validation.check_static_int("num_inner_steps", num_inner_steps)
+    validation.check_non_negative("coupling", coupling)
+    validation.check_positive("sgld_learning_rate", sgld_learning_rate)
+    validation.check_non_negative("noise", noise)
+    validation.check_unit_interval("average_weight", average_weight, allow_zero=False)
+
+
+def local_entropy(
+    outer: base.GradientTransformation,
+    *,
+    num_inner_steps: int = 20,
+    coupling: base.ScalarOrSchedule = 0.03,
+    sgld_learning_rate: base.ScalarOrSchedule = 0.1,
+    noise: base.ScalarOrSchedule = 1e-4,
+    average_weight: base.ScalarOrSchedule = 0.75,
+    inner: base.GradientTransformation | None = None,
+    weight_decay: float = 0.0,
+    scale_outer_gradient: bool = True,
+    key: int | jax.Array = 0,
+    compiled: bool = False,
+) -> base.GradientTransformationExtraArgs:
+    r"""Local-entropy descent with any inner and outer optax transformations.
+
+    Runs ``L`` SGLD steps from the anchor ``x`` on the coupled loss
+    ``f(x') + (γ/2)‖x' − x‖²`` and feeds the local-entropy gradient to ``outer``:
+
+    .. math::
+      d &\leftarrow \mathrm{inner}\big(\nabla f(x') + λ x'\big) + γ (x' - x) \\
+      x' &\leftarrow x' - η' d + \sqrt{η'}\, ε\, \mathcal N(0, I) \\
+      μ &\leftarrow (1 - α) μ + α x' \\
+      x &\leftarrow x + \mathrm{outer}\big(x - μ\big)
+        \quad\text{(or } γ (x - μ) \text{ when } \texttt{scale\_outer\_gradient=False)}
+
+    with ``x' = μ = x`` and the inner state reset at the start of every outer step. Weight decay
+    ``λ`` is part of the loss whose local entropy is taken. The SGLD chain samples
+    ``∝ exp(−(f(x') + γ/2 ‖x − x'‖²)/T)`` with temperature ``T = ε²/2``.
+
+    In the **step form** (default) each ``update(grads, state, params)`` is one inner step on the
+    gradient at ``params`` = the walker ``x'``; every ``L``-th call also performs the outer step
+    and returns the jump to the new anchor. Evaluate :func:`entropix.anchor_params` (``x``), not
+    the walker. In the **compiled form** (``compiled=True``) each update is a whole outer step:
+    ``grads`` is the gradient at ``params`` on minibatch 0 and the extra argument
+    ``grad_fn(params, i)`` supplies minibatches ``i = 1 … L−1`` inside one ``jax.lax.scan``.
+    Both cost exactly ``L`` gradient evaluations per outer step and agree step for step.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, entropix
+      >>> loss = lambda w: jnp.sum((w - 1.0) ** 2)
+      >>> opt = entropix.local_entropy(
+      ...     optax.sgd(1.0), num_inner_steps=5, coupling=1.0, noise=0.0)
+      >>> params = jnp.zeros(2)
+      >>> state = opt.init(params)
+      >>> for _ in range(50):
+      ...   updates, state = opt.update(jax.grad(loss)(params), state, params)
+      ...   params = optax.apply_updates(params, updates)
+      >>> entropix.anchor_params(state).round(3)
+      Array([1., 1.], dtype=float32)
+
+    Args:
+      outer: optax transformation of the outer step (e.g. ``optax.sgd(1.0, 0.9, nesterov=True)``
+        for Entropy-SGD, ``optax.adam(...)`` for Entropy-Adam). Its schedules count outer steps.
+      num_inner_steps: ``L ≥ 1``, SGLD steps (gradient evaluations) per outer step; static.
+      coupling: ``γ ≥ 0``, coupling strength (scalar or schedule of the outer-step count, e.g.
+        :func:`entropix.exponential_scoping`).
+      sgld_learning_rate: ``η' > 0``, inner step size.
+      noise: ``ε ≥ 0``, thermal noise; ``0`` skips noise generation entirely.
+      average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
+        iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
+      inner: optax transformation applied to the inner data gradient before the coupling is
+        added (e.g. ``optax.trace(0.9, nesterov=True)``); ``None`` for plain SGLD.
+      weight_decay: ``λ ≥ 0``, ℓ2 penalty added to the inner gradient.
+      scale_outer_gradient: feed ``x − μ`` (True, the papers' practice) or ``γ (x − μ)``.
+      key: PRNG seed or key for the Langevin noise.
+      compiled: build the compiled form instead of the step form.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a
+      :class:`entropix.LocalEntropyState`.
+
+    References:
+      Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
+      Algorithm 1; Chaudhari, PhD thesis, UCLA 2018, Algorithm 2 and eqs. (4.40)–(4.41).
+    """
+    _check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
+    validation.check_non_negative("weight_decay", weight_decay)
+    rule = sgld_rule(
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        average_weight=average_weight,
+        inner=optax.identity() if inner is None else inner,
+        weight_decay=weight_decay,
+        scale_outer_gradient=scale_outer_gradient,
+    )
+    return loop.two_loop(
+        rule, outer, num_inner_steps=num_inner_steps, key=key, compiled=compiled
+    )
+
+
+def inner_momentum_transform(
+    momentum: float | jax.Array, nesterov: bool
+) -> base.GradientTransformation:
+    """Heavy-ball or Nesterov momentum of the inner loop (identity for momentum 0)."""
+    validation.check_unit_interval("inner_momentum", momentum)
+    if is_static_zero(momentum):
+        return optax.identity()
+    return optax.trace(decay=momentum, nesterov=nesterov)
+
+
+def _outer_sgd(learning_rate, momentum, nesterov):
+    validation.check_non_negative("learning_rate", learning_rate)
+    validation.check_unit_interval("momentum", momentum)
+    if is_static_zero(momentum):
+        return optax.sgd(learning_rate)
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+
+
+def entropy_sgd(
+    learning_rate: base.ScalarOrSchedule = 1.0,
+    *,
+    num_inner_steps: int = 20,
+    coupling: base.ScalarOrSchedule = 0.03,
+    sgld_learning_rate: base.ScalarOrSchedule = 0.1,
+    noise: base.ScalarOrSchedule = 1e-4,
+    average_weight: base.ScalarOrSchedule = 0.75,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    inner_momentum: float = 0.9,
+    inner_nesterov: bool = True,
+    weight_decay: float = 0.0,
+    scale_outer_gradient: bool = True,
+    key: int | jax.Array = 0,
+    compiled: bool = False,
+) -> base.GradientTransformationExtraArgs:
+    r"""Entropy-SGD: SGLD inner loop, SGD (Nesterov) outer step on the local-entropy gradient.
+
+    .. math::
+      x' &\leftarrow x' - η' \big(\mathrm{mom}(\nabla f(x')) + γ (x' - x)\big)
+        + \sqrt{η'}\, ε\, \mathcal N(0, I), \qquad μ \leftarrow (1-α) μ + α x' \\
+      x &\leftarrow x - η\, \mathrm{mom}(x - μ)
+
+    every ``L`` inner steps (see :func:`local_entropy` for the two forms and the conventions).
+    Defaults are the ICLR'17 CIFAR-10 settings: ``L = 20``, ``η = 1`` (scaled outer step),
+    ``η' = 0.1``, ``ε = 10⁻⁴``, ``α = 0.75``, ``γ = 0.03`` (the paper scopes it by
+    ``×1.001`` per outer step: ``coupling=entropix.exponential_scoping(0.03, 1e-3)``), Nesterov
+    momentum 0.9 in both loops. MNIST used ``ε = 10⁻³`` and ``γ₀ = 10⁻⁴``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, entropix
+      >>> opt = entropix.entropy_sgd(num_inner_steps=5, coupling=0.1, noise=0.0)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
+      >>> updates, state = opt.update(grads, state, params)
+      >>> params = optax.apply_updates(params, updates)
+
+    Args:
+      learning_rate: outer step size ``η`` (scalar or schedule of the outer-step count).
+      num_inner_steps: ``L``, SGLD steps per outer step.
+      coupling: ``γ``, coupling strength (scalar or schedule of the outer-step count).
+      sgld_learning_rate: ``η'``, inner step size.
+      noise: ``ε``, Langevin noise (temperature ``ε²/2``); 0 disables it.
+      average_weight: ``α``, weight of the newest walker sample in ``μ``.
+      momentum: outer momentum (0 for none).
+      nesterov: Nesterov form of the outer momentum.
+      inner_momentum: momentum of the inner loop (its own buffer, reset every outer step).
+      inner_nesterov: Nesterov form of the inner momentum.
+      weight_decay: ℓ2 penalty added to the inner gradient.
+      scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
+      key: PRNG seed or key.
+      compiled: compiled form (one update = one outer step with ``grad_fn``).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    References:
+      Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017.
+    """
+    return local_entropy(
+        _outer_sgd(learning_rate, momentum, nesterov),
+        num_inner_steps=num_inner_steps,
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        average_weight=average_weight,
+        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        weight_decay=weight_decay,
+        scale_outer_gradient=scale_outer_gradient,
+        key=key,
+        compiled=compiled,
+    )
+
+
+def entropy_adam(
+    learning_rate: base.ScalarOrSchedule = 0.01,
+    *,
+    b1: float = 0.5,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    num_inner_steps: int = 5,
+    coupling: base.ScalarOrSchedule = 0.01,
+    sgld_learning_rate: base.ScalarOrSchedule = 0.1,
+    noise: base.ScalarOrSchedule = 1e-4,
+    average_weight: base.ScalarOrSchedule = 0.75,
+    inner_momentum: float = 0.0,
+    inner_nesterov: bool = True,
+    weight_decay: float = 0.0,
+    scale_outer_gradient: bool = True,
+    key: int | jax.Array = 0,
+    compiled: bool = False,
+) -> base.GradientTransformationExtraArgs:
+    r"""Entropy-Adam: Adam on the local-entropy gradient in place of the back-propagated one.
+
+    .. math::
+      x \leftarrow x + \mathrm{adam}_{η, β_1, β_2}(x - μ)
+
+    every ``L`` SGLD steps (see :func:`local_entropy`). Defaults are the ICLR'17 char-LSTM
+    settings: ``L = 5``, ``η = 0.01`` (halved every epoch there), ``β₁ = 0.5`` (the baseline used
+    0.9), ``γ = 0.01`` fixed.
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> opt = entropix.entropy_adam(1e-3, num_inner_steps=5)
+      >>> state = opt.init({"w": jnp.zeros(4)})
+
+    Args:
+      learning_rate: Adam step size (scalar or schedule of the outer-step count).
+      b1: Adam's first-moment decay (0.5 in the paper).
+      b2: Adam's second-moment decay.
+      eps: Adam's denominator offset.
+      num_inner_steps: ``L``, SGLD steps per outer step.
+      coupling: ``γ``, coupling strength (scalar or schedule).
+      sgld_learning_rate: ``η'``, inner step size (not stated in the paper; 0.1 as elsewhere).
+      noise: ``ε``, Langevin noise; 0 disables it.
+      average_weight: ``α``, weight of the newest walker sample.
+      inner_momentum: momentum of the inner loop (0 for plain SGLD).
+      inner_nesterov: Nesterov form of the inner momentum.
+      weight_decay: ℓ2 penalty added to the inner gradient.
+      scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
+      key: PRNG seed or key.
+      compiled: compiled form (one update = one outer step with ``grad_fn``).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    References:
+      Chaudhari et al., ICLR 2017, §5.4.2; Kingma & Ba, *Adam*, ICLR 2015.
+    """
+    validation.check_non_negative("learning_rate", learning_rate)
+    return local_entropy(
+        optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
+        num_inner_steps=num_inner_steps,
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        average_weight=average_weight,
+        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        weight_decay=weight_decay,
+        scale_outer_gradient=scale_outer_gradient,
+        key=key,
+        compiled=compiled,
+    )
+
+
+def hj(
+    learning_rate: base.ScalarOrSchedule = 1.0,
+    *,
+    num_inner_steps: int = 5,
+    coupling: base.ScalarOrSchedule = 0.03,
+    sgld_learning_rate: base.ScalarOrSchedule = 0.1,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    inner_momentum: float = 0.0,
+    inner_nesterov: bool = True,
+    weight_decay: float = 0.0,
+    scale_outer_gradient: bool = True,
+    compiled: bool = False,
+) -> base.GradientTransformationExtraArgs:
+    r"""Non-viscous Hamilton–Jacobi (HJ) descent: a stochastic proximal-point method.
+
+    Entropy-SGD without noise whose outer step uses the *last* inner iterate (thesis eq. 4.42,
+    written in the coupling convention):
+
+    .. math::
+      x' &\leftarrow x' - η' \big(\nabla f(x') + γ (x' - x)\big) \quad (L \text{ times, } x'_0 = x) \\
+      x &\leftarrow x - η (x - x'_L)
+
+    As ``L → ∞`` (with ``η' (λ + γ) < 2``), ``x'_L → \mathrm{prox}_{f/γ}(x) =
+    \arg\min_y f(y) + (γ/2)‖y − x‖²``, so with ``η = 1`` each outer step is a proximal-point
+    step and the outer gradient ``x − x'_L`` is ``∇`` of the Moreau envelope (divided by γ).
+    Thesis defaults: ``L = 5``, no injected noise.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, entropix
+      >>> opt = entropix.hj(num_inner_steps=200, coupling=1.0, sgld_learning_rate=0.1)
+      >>> params = jnp.array([2.0])
+      >>> state = opt.init(params)
+      >>> for _ in range(200):
+      ...   g = jax.grad(lambda w: jnp.sum(3.0 * w ** 2) / 2)(params)
+      ...   updates, state = opt.update(g, state, params)
+      ...   params = optax.apply_updates(params, updates)
+      >>> entropix.anchor_params(state).round(4)  # prox: 2 γ / (3 + γ) = 0.5
+      Array([0.5], dtype=float32)
+
+    Args:
+      learning_rate: outer step size ``η`` (1 = proximal point with the scaled outer step).
+      num_inner_steps: ``L``, inner gradient steps per outer step.
+      coupling: ``γ`` (scalar or schedule); the proximal term is ``(γ/2)‖y − x‖²``.
+      sgld_learning_rate: ``η'``, inner step size.
+      momentum: outer momentum.
+      nesterov: Nesterov form of the outer momentum.
+      inner_momentum: inner momentum (its own buffer, reset every outer step).
+      inner_nesterov: Nesterov form of the inner momentum.
+      weight_decay: ℓ2 penalty added to the inner gradient.
+      scale_outer_gradient: outer gradient ``x − x'_L`` (True) or ``γ (x − x'_L)``.
+      compiled: compiled form (one update = one outer step with ``grad_fn``).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    References:
+      Chaudhari, Oberman, Osher, Soatto, Carlier, *Deep relaxation: partial differential
+      equations for optimizing deep neural networks*, 2017, §6.1.2; thesis eq. (4.42).
+    """
+    return local_entropy(
+        _outer_sgd(learning_rate, momentum, nesterov),
+        num_inner_steps=num_inner_steps,
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=0.0,
+        average_weight=1.0,
+        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        weight_decay=weight_decay,
+        scale_outer_gradient=scale_outer_gradient,
+        compiled=compiled,
+    )
+
+
+class SGLDChainResult(NamedTuple):
+    """Result of :func:`sgld_chain`.
+
+    Attributes:
+      mean: running average of the walker (uniform after burn-in, or exponential).
+      walker: the walker's last position.
+    """
+
+    mean: Params
+    walker: Params
+
+
+def sgld_chain(
+    grad_fn: loop.GradFn,
+    anchor: Params,
+    *,
+    num_steps: int,
+    coupling: float | jax.Array,
+    sgld_learning_rate: float | jax.Array = 0.1,
+    noise: float | jax.Array = 0.0,
+    key: int | jax.Array = 0,
+    average_weight: float | None = None,
+    burn_in: int = 0,
+) -> SGLDChainResult:
+    r"""Runs the Entropy-SGD inner chain from ``anchor`` and returns its average.
+
+    The same inner step as the optimizers, compiled in one ``jax.lax.scan``. With
+    ``average_weight=None`` the mean is uniform over the steps after ``burn_in`` (an estimator
+    of ``⟨x'⟩`` under ``∝ exp(−(f(x') + γ/2‖x − x'‖²)/T)``, ``T = ε²/2``); otherwise it is the
+    optimizers' exponential average. The local-entropy gradient estimate is
+    ``coupling * (anchor − mean)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> grad_fn = lambda w, i: 2.0 * w            # f = w², minimum at 0
+      >>> out = entropix.sgld_chain(grad_fn, jnp.ones(1), num_steps=500, coupling=2.0)
+      >>> out.mean.round(2)                          # prox: γ x / (2 + γ) = 0.5
+      Array([0.5], dtype=float32)
+
+    Args:
+      grad_fn: ``grad_fn(params, i)``, the gradient at ``params`` on minibatch ``i``.
+      anchor: the anchor ``x``.
+      num_steps: number of chain steps (gradient evaluations).
+      coupling: ``γ``.
+      sgld_learning_rate: ``η'``.
+      noise: ``ε``.
+      key: PRNG seed or key.
+      average_weight: ``None`` for a uniform mean after ``burn_in``, else ``α`` of the
+        exponential average.
+      burn_in: steps excluded from the uniform mean.
+
+    Returns:
+      An :class:`SGLDChainResult`.
+    """
+    num_steps = validation.check_static_int("num_steps", num_steps)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
+    if burn_in >= num_steps:
+        raise ValueError(f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}.")
+    rule = sgld_rule(
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        average_weight=1.0 if average_weight is None else average_weight,
+        inner=optax.identity(),
+        weight_decay=0.0,
+        scale_outer_gradient=True,
+    )
+    base_key = loop.as_key(key)
+    outer_count = jnp.zeros([], jnp.int32)
+    inner_state = optax.EmptyState()
+
+    def body(carry, index):
+        walker, average, mean = carry
+        walker, average, _ = rule.step(
+            grad_fn(walker, index),
+            walker,
+            anchor,
+            average,
+            inner_state,
+            loop.step_key(base_key, index, 0),
+            outer_count,
+        )
+        kept = jnp.maximum(index - burn_in + 1, 1).astype(jnp.float32)
+        weight = jnp.where(index >= burn_in, 1.0 / kept, 0.0)
+        mean = jax.tree.map(lambda m, w: m + _cast(weight, m) * (w - m), mean, walker)
+        return (walker, average, mean), None
+
+    (walker, average, mean), _ = jax.lax.scan(
+        body, (anchor, anchor, anchor), jnp.arange(num_steps)
+    )
+    return SGLDChainResult(mean=mean if average_weight is None else average, walker=walker)
