@@ -40,9 +40,7 @@ def heat_rule(
     def step(grads, walker, anchor, average, inner_state, key, outer_count):
         if decay_weights:
             grads = jax.tree.map(lambda g, w: g + le._cast(weight_decay, w) * w, grads, walker)
-        average = jax.tree.map(
-            lambda m, g: m + g.astype(m.dtype) / num_inner_steps, average, grads
-        )
+        average = jax.tree.map(lambda m, g: m + g.astype(m.dtype) / num_inner_steps, average, grads)
         return place_walker(anchor, key, outer_count), average, inner_state
 
     def outer_gradient(anchor, average, outer_count):
@@ -101,9 +99,7 @@ def heat(
     validation.check_static_int("num_inner_steps", num_inner_steps)
     validation.check_positive("coupling", coupling)
     validation.check_non_negative("weight_decay", weight_decay)
-    rule = heat_rule(
-        num_inner_steps=num_inner_steps, coupling=coupling, weight_decay=weight_decay
-    )
+    rule = heat_rule(num_inner_steps=num_inner_steps, coupling=coupling, weight_decay=weight_decay)
     return loop.two_loop(
         rule,
         le._outer_sgd(learning_rate, momentum, nesterov),

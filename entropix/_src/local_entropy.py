@@ -52,7 +52,9 @@ def gaussian_like(tree: Params, key: jax.Array) -> Params:
     """Standard normal noise with the structure, shapes and dtypes of ``tree``."""
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, len(leaves))
-    noise = [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
+    noise = [
+        jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)
+    ]
     return jax.tree.unflatten(treedef, noise)
 
 
@@ -217,9 +219,7 @@ def local_entropy(
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
     )
-    return loop.two_loop(
-        rule, outer, num_inner_steps=num_inner_steps, key=key, compiled=compiled
-    )
+    return loop.two_loop(rule, outer, num_inner_steps=num_inner_steps, key=key, compiled=compiled)
 
 
 def inner_momentum_transform(
@@ -407,7 +407,8 @@ def hj(
     written in the coupling convention):
 
     .. math::
-      x' &\leftarrow x' - η' \big(\nabla f(x') + γ (x' - x)\big) \quad (L \text{ times, } x'_0 = x) \\
+      x' &\leftarrow x' - η' \big(\nabla f(x') + γ (x' - x)\big)
+        \quad (L \text{ times, } x'_0 = x) \\
       x &\leftarrow x - η (x - x'_L)
 
     As ``L → ∞`` (with ``η' (λ + γ) < 2``), ``x'_L → \mathrm{prox}_{f/γ}(x) =
@@ -548,7 +549,5 @@ def sgld_chain(
         mean = jax.tree.map(lambda m, w: m + _cast(weight, m) * (w - m), mean, walker)
         return (walker, average, mean), None
 
-    (walker, average, mean), _ = jax.lax.scan(
-        body, (anchor, anchor, anchor), jnp.arange(num_steps)
-    )
+    (walker, average, mean), _ = jax.lax.scan(body, (anchor, anchor, anchor), jnp.arange(num_steps))
     return SGLDChainResult(mean=mean if average_weight is None else average, walker=walker)

@@ -150,9 +150,7 @@ def two_loop(
             rule, outer, state.anchor, average, state.outer_state, outer_count
         )
         average, inner_state = rule.reset(anchor)
-        walker = rule.place_walker(
-            anchor, step_key(state.key, count, 1), count // num_inner_steps
-        )
+        walker = rule.place_walker(anchor, step_key(state.key, count, 1), count // num_inner_steps)
         return walker, state._replace(
             count=count,
             anchor=anchor,
