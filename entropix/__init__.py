@@ -17,6 +17,15 @@ from entropix._src.local_entropy import (
 )
 from entropix._src.loop import InnerRule, LocalEntropyState, anchor_params, two_loop
 from entropix._src.metrics import GradientAlignment, gradient_alignment, local_entropy_gradient
+from entropix._src.replicas import (
+    ElasticCouplingState,
+    add_elastic_coupling,
+    elastic_sgd,
+    ensemble_probabilities,
+    parle,
+    replica_mean,
+    replicated_sgd,
+)
 from entropix._src.schedules import (
     average_weight_from_thesis_alpha,
     bounded_exponential_scoping,
@@ -29,14 +38,18 @@ from entropix._src.schedules import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ElasticCouplingState",
     "GradientAlignment",
     "InnerRule",
     "LocalEntropyState",
     "SGLDChainResult",
+    "add_elastic_coupling",
     "anchor_params",
     "average_weight_from_thesis_alpha",
     "bounded_exponential_scoping",
     "coupling_from_variance",
+    "elastic_sgd",
+    "ensemble_probabilities",
     "entropy_adam",
     "entropy_sgd",
     "exponential_scoping",
@@ -46,7 +59,10 @@ __all__ = [
     "linear_scoping",
     "local_entropy",
     "local_entropy_gradient",
+    "parle",
     "parle_scoping",
+    "replica_mean",
+    "replicated_sgd",
     "sgld_chain",
     "two_loop",
 ]

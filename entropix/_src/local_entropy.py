@@ -124,7 +124,7 @@ def sgld_rule(
     return loop.InnerRule(reset, step, place_walker, outer_gradient)
 
 
-def _check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight):
+def check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight):
     validation.check_static_int("num_inner_steps", num_inner_steps)
     validation.check_non_negative("coupling", coupling)
     validation.check_positive("sgld_learning_rate", sgld_learning_rate)
@@ -208,7 +208,7 @@ def local_entropy(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
       Algorithm 1; Chaudhari, PhD thesis, UCLA 2018, Algorithm 2 and eqs. (4.40)–(4.41).
     """
-    _check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
+    check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
     validation.check_non_negative("weight_decay", weight_decay)
     rule = sgld_rule(
         coupling=coupling,

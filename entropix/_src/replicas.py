@@ -1,0 +1,370 @@
+r"""Replica optimizers: Elastic-SGD, replicated SGD (rSGD) and Parle.
+
+Every transformation here is written for **one replica** and couples replicas with collectives
+over a named axis (``jax.lax.pmean(x, axis_name)``). The same code therefore runs
+
+* under ``jax.vmap(update, axis_name="replicas")`` with replicas stacked on a leading axis of
+  one device,
+* under ``jax.shard_map`` on a device mesh with a ``"replicas"`` axis (optionally a data axis),
+* across processes after ``jax.distributed.initialize`` on a multi-host mesh.
+
+The coupling is elastic: replica ``a`` feels ``ρ (x^a − x̄)`` with ``x̄`` the replica mean (the
+"master"), the gradient of ``Σ_a (ρ/2)‖x^a − x̄‖²``. Since ``Σ_a (x^a − x̄) = 0`` the coupling
+never moves the mean itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax._src import base
+
+from entropix._src import local_entropy as le
+from entropix._src import loop, schedules, validation
+
+Params = Any
+
+
+def replica_mean(tree: Params, axis_name: str) -> Params:
+    """Mean over the replica axis, with a clear error when the axis is not bound.
+
+    Use it for the master/center weights of Parle, Elastic-SGD and rSGD, and for averaging
+    BatchNorm statistics across replicas before evaluation.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> stacked = jnp.array([[1.0, 2.0], [3.0, 6.0]])
+      >>> jax.vmap(lambda w: entropix.replica_mean(w, "replicas"), axis_name="replicas")(stacked)
+      Array([[2., 4.],
+             [2., 4.]], dtype=float32)
+
+    Args:
+      tree: this replica's pytree.
+      axis_name: name of the mapped replica axis.
+
+    Returns:
+      The mean over replicas (identical on every replica).
+    """
+    try:
+        return jax.lax.pmean(tree, axis_name)
+    except NameError as err:
+        raise _unbound_axis_error(axis_name, err) from err
+
+
+def _unbound_axis_error(axis_name: str, err: NameError) -> ValueError:
+    return ValueError(
+        f"Replica axis {axis_name!r} is not bound. Replica optimizers are written for one "
+        f"replica: run the update under jax.vmap(..., axis_name={axis_name!r}) or "
+        f"jax.shard_map over a mesh with an axis named {axis_name!r} (got: {err})."
+    )
+
+
+def ensemble_probabilities(logits: jax.Array, axis_name: str) -> jax.Array:
+    """Softmax-averaged ensemble prediction of the replicas.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> logits = jnp.array([[[0.0, 0.0]], [[0.0, jnp.log(3.0)]]])   # 2 replicas, 1 example
+      >>> probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, "r"), axis_name="r")(logits)
+      >>> [round(float(p), 3) for p in probs[0, 0]]
+      [0.375, 0.625]
+
+    Args:
+      logits: this replica's logits ``(..., classes)``.
+      axis_name: name of the replica axis.
+
+    Returns:
+      ``mean_a softmax(logits^a)``, identical on every replica.
+    """
+    return replica_mean(jax.nn.softmax(logits, axis=-1), axis_name)
+
+
+class ElasticCouplingState(NamedTuple):
+    """State of :func:`add_elastic_coupling`: the number of updates seen."""
+
+    count: jax.Array
+
+
+def add_elastic_coupling(
+    coupling: base.ScalarOrSchedule,
+    *,
+    axis_name: str = "replicas",
+    every: int = 1,
+) -> base.GradientTransformation:
+    r"""Adds the elastic force toward the replica mean, every ``K``-th step with strength ``K ρ``.
+
+    .. math::
+      g^a \leftarrow g^a + [t \bmod K = 0]\; K ρ_t \,(x^a - \bar x), \qquad
+      \bar x = \frac{1}{n}\sum_b x^b
+
+    the gradient of the replicated loss ``Σ_a f(x^a) + (ρ/2) Σ_a ‖x^a − x̄‖²`` (the ``x̄``
+    dependence cancels because the deviations sum to zero). ``K = 1`` is synchronous
+    Elastic-SGD; ``K > 1`` is rSGD's periodic coupling with the same time-averaged force, and
+    communicates only on coupling steps. Chain it before any optax optimizer.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, entropix
+      >>> opt = optax.chain(entropix.add_elastic_coupling(0.5, axis_name="r"), optax.sgd(0.1))
+      >>> params = jnp.array([[0.0], [2.0]])                     # two replicas
+      >>> state = jax.vmap(opt.init)(params)
+      >>> update = jax.vmap(opt.update, axis_name="r")
+      >>> updates, state = update(jnp.zeros_like(params), state, params)
+      >>> updates                                                # −0.1 · 0.5 · (x^a − 1)
+      Array([[ 0.05],
+             [-0.05]], dtype=float32)
+
+    Args:
+      coupling: ``ρ ≥ 0`` (coupling strength; thesis ρ is ``1/coupling``), scalar or schedule of
+        this transformation's update count.
+      axis_name: name of the replica axis.
+      every: ``K ≥ 1``, apply the coupling every ``K`` updates (scaled by ``K``).
+
+    Returns:
+      An ``optax.GradientTransformation`` that needs ``params``.
+
+    References:
+      Zhang, Choromanska, LeCun, *Deep learning with elastic averaging SGD*, NeurIPS 2015;
+      Pittorino et al., *Entropic gradient descent algorithms and wide flat minima*, ICLR 2021,
+      Algorithm 2.
+    """
+    validation.check_non_negative("coupling", coupling)
+    every = validation.check_static_int("every", every)
+
+    def init_fn(params):
+        del params
+        return ElasticCouplingState(count=jnp.zeros([], jnp.int32))
+
+    def couple(updates, params, strength):
+        center = replica_mean(params, axis_name)
+        return jax.tree.map(
+            lambda g, w, c: g + jnp.asarray(strength, g.dtype) * (w - c), updates, params, center
+        )
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(base.NO_PARAMS_MSG)
+        strength = every * le.schedule_value(coupling, state.count)
+        if every == 1:
+            updates = couple(updates, params, strength)
+        else:
+            updates = jax.lax.cond(
+                state.count % every == 0,
+                lambda: couple(updates, params, strength),
+                lambda: updates,
+            )
+        return updates, ElasticCouplingState(count=optax.safe_increment(state.count))
+
+    return base.GradientTransformation(init_fn, update_fn)
+
+
+def _sgd(learning_rate, momentum, nesterov):
+    return le._outer_sgd(learning_rate, momentum, nesterov)
+
+
+def elastic_sgd(
+    learning_rate: base.ScalarOrSchedule = 0.1,
+    *,
+    coupling: base.ScalarOrSchedule = 1.0,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    axis_name: str = "replicas",
+) -> base.GradientTransformation:
+    r"""Synchronous Elastic-SGD: every step each replica is pulled toward the replica mean.
+
+    .. math::
+      x^a \leftarrow x^a - η\, \mathrm{mom}\big(\nabla f_b(x^a) + ρ (x^a - \bar x)\big),
+      \qquad \bar x = \frac1n \sum_b x^b
+
+    (thesis eq. 5.4 with the master equal to the replica mean). Communicates every step.
+    The thesis scopes ρ (Ch. 5 found Elastic-SGD poor without it); pass a schedule, e.g.
+    :func:`entropix.parle_scoping`.
+
+    Examples:
+      >>> import entropix
+      >>> opt = entropix.elastic_sgd(0.1, coupling=1.0, axis_name="replicas")
+
+    Args:
+      learning_rate: ``η`` (scalar or schedule).
+      coupling: ``ρ`` (scalar or schedule of the step count; thesis ρ is ``1/coupling``).
+      momentum: momentum of each replica (0 for none).
+      nesterov: Nesterov form of the momentum.
+      axis_name: name of the replica axis.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Zhang et al., NeurIPS 2015; Chaudhari, PhD thesis, UCLA 2018, §5.2.1.
+    """
+    return optax.chain(
+        add_elastic_coupling(coupling, axis_name=axis_name),
+        _sgd(learning_rate, momentum, nesterov),
+    )
+
+
+def replicated_sgd(
+    learning_rate: base.ScalarOrSchedule = 0.1,
+    *,
+    coupling: base.ScalarOrSchedule = 1e-3,
+    every: int = 1,
+    base_optimizer: base.GradientTransformation | None = None,
+    axis_name: str = "replicas",
+) -> base.GradientTransformation:
+    r"""Replicated SGD (rSGD): SGD on the replicated loss, coupling applied every ``K`` steps.
+
+    .. math::
+      L_R(\{w^a\}) = \sum_a L(w^a) + γ \sum_a \tfrac12 \lVert w^a - \bar w \rVert^2, \qquad
+      dw^a = \nabla L(w^a; Ξ^a) + [t \bmod K = 0]\, K γ (w^a - \bar w)
+
+    with ``w̄`` computed before any replica moves and an independent minibatch per replica
+    (slides Alg. 2). Scope γ with a schedule (e.g. :func:`entropix.exponential_scoping`).
+    Evaluate the center ``w̄`` (:func:`replica_mean`).
+
+    Examples:
+      >>> import optax, entropix
+      >>> opt = entropix.replicated_sgd(0.05, coupling=1e-2, every=2)
+      >>> adam_rsgd = entropix.replicated_sgd(coupling=1e-2, base_optimizer=optax.adam(1e-3))
+
+    Args:
+      learning_rate: step size of the default base optimizer ``optax.sgd``.
+      coupling: ``γ ≥ 0`` (scalar or schedule of the step count).
+      every: ``K ≥ 1``.
+      base_optimizer: any optax transformation to apply after the coupling (overrides
+        ``learning_rate``).
+      axis_name: name of the replica axis.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Pittorino, Lucibello, Feinauer, Perugini, Baldassi, Demyanenko, Zecchina, *Entropic
+      gradient descent algorithms and wide flat minima*, ICLR 2021, Algorithm 2.
+    """
+    if base_optimizer is None:
+        validation.check_non_negative("learning_rate", learning_rate)
+        base_optimizer = optax.sgd(learning_rate)
+    return optax.chain(
+        add_elastic_coupling(coupling, axis_name=axis_name, every=every), base_optimizer
+    )
+
+
+def parle(
+    learning_rate: base.ScalarOrSchedule = 0.1,
+    *,
+    steps_per_epoch: int | None = None,
+    num_inner_steps: int = 25,
+    coupling: base.ScalarOrSchedule | None = None,
+    elastic_coupling: base.ScalarOrSchedule | None = None,
+    sgld_learning_rate: base.ScalarOrSchedule = 0.1,
+    noise: base.ScalarOrSchedule = 0.0,
+    average_weight: base.ScalarOrSchedule = 0.75,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    inner_momentum: float = 0.9,
+    inner_nesterov: bool = True,
+    weight_decay: float = 0.0,
+    axis_name: str = "replicas",
+    key: int | jax.Array = 0,
+    compiled: bool = False,
+) -> base.GradientTransformationExtraArgs:
+    r"""Parle: Entropy-SGD in every replica, coupled elastically once per outer step.
+
+    Each replica runs the Entropy-SGD inner loop on its own minibatches (thesis eq. 5.8a–b);
+    every ``L`` steps, with the learning-rate normalization of thesis §5.3.2,
+
+    .. math::
+      x^a \leftarrow x^a - η\, \mathrm{nesterov}\big((x^a - μ^a) + ρ (x^a - \bar x)\big),
+      \qquad \bar x = \frac1n \sum_b x^b,
+
+    and the master is the replica mean. That is the only communication: one ``pmean`` per outer
+    step. The master here is the mean of the current replicas (as in the public Parle code);
+    the thesis' simultaneous form (5.8c–d) lags it by one round. Special cases: ``n = 1`` or
+    ``elastic_coupling = 0`` is Entropy-SGD; identical replicas on identical data stay identical.
+
+    Defaults are the thesis' Ch. 5 settings, in couplings: ``L = 25``, ``α = 0.75``, no injected
+    noise, Nesterov 0.9 on the inner and replica updates, ``γ`` scoped by
+    ``parle_scoping(0.01, B, max_coupling=1)`` and ``ρ`` by ``parle_scoping(1, B,
+    max_coupling=10)`` (thesis γ₀ = 100, ρ₀ = 1, clipped at γ ≥ 1, ρ ≥ 0.1), with ``B`` =
+    ``steps_per_epoch`` minibatches per epoch of the whole data set; ``n = 3`` replicas.
+
+    Examples:
+      >>> import entropix
+      >>> opt = entropix.parle(0.1, steps_per_epoch=100, num_inner_steps=5)
+
+    Args:
+      learning_rate: ``η`` of the replica (outer) update; the only tuned quantity in the thesis.
+      steps_per_epoch: ``B`` for the default scoping schedules (needed unless both couplings
+        are given).
+      num_inner_steps: ``L``, inner steps between communications.
+      coupling: ``γ`` of the local entropy (scalar or schedule of the outer-step count).
+      elastic_coupling: ``ρ`` of the elastic term (scalar or schedule of the outer-step count).
+      sgld_learning_rate: ``η₀``, inner step size (not annealed).
+      noise: ``ε``, Langevin noise of the inner loop (thesis Ch. 5 uses none).
+      average_weight: ``α``, weight of the newest inner sample (thesis α = 0.25 ↔ 0.75).
+      momentum: momentum of the replica update.
+      nesterov: Nesterov form of the replica momentum.
+      inner_momentum: momentum of the inner loop.
+      inner_nesterov: Nesterov form of the inner momentum.
+      weight_decay: ℓ2 penalty added to the inner gradient.
+      axis_name: name of the replica axis.
+      key: PRNG seed or key; each replica folds in its index, so its noise is its own.
+      compiled: compiled form (one update = one outer step with ``grad_fn``).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; evaluate ``replica_mean(anchor_params(state))``.
+
+    References:
+      Chaudhari, Baldassi, Zecchina, Soatto, Talwalkar, Oberman, *Parle: parallelizing
+      stochastic gradient descent*, 2017; Chaudhari, PhD thesis, UCLA 2018, Ch. 5.
+    """
+    if coupling is None or elastic_coupling is None:
+        if steps_per_epoch is None:
+            raise ValueError(
+                "parle needs `steps_per_epoch` (minibatches per epoch) for its default scoping "
+                "schedules, or explicit `coupling` and `elastic_coupling`."
+            )
+        if coupling is None:
+            coupling = schedules.parle_scoping(0.01, steps_per_epoch, max_coupling=1.0)
+        if elastic_coupling is None:
+            elastic_coupling = schedules.parle_scoping(1.0, steps_per_epoch, max_coupling=10.0)
+    le.check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
+    validation.check_non_negative("weight_decay", weight_decay)
+    rule = le.sgld_rule(
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        average_weight=average_weight,
+        inner=le.inner_momentum_transform(inner_momentum, inner_nesterov),
+        weight_decay=weight_decay,
+        scale_outer_gradient=True,
+    )
+    outer = optax.chain(
+        add_elastic_coupling(elastic_coupling, axis_name=axis_name),
+        _sgd(learning_rate, momentum, nesterov),
+    )
+    if not le.is_static_zero(noise):
+        rule = _per_replica_noise(rule, axis_name)
+    return loop.two_loop(
+        rule,
+        outer,
+        num_inner_steps=num_inner_steps,
+        key=key,
+        compiled=compiled,
+    )
+
+
+def _per_replica_noise(rule: loop.InnerRule, axis_name: str) -> loop.InnerRule:
+    """Gives every replica its own Langevin noise by folding the replica index into the key."""
+
+    def step(grads, walker, anchor, average, inner_state, key, outer_count):
+        try:
+            replica = jax.lax.axis_index(axis_name)
+        except NameError as err:
+            raise _unbound_axis_error(axis_name, err) from err
+        key = jax.random.fold_in(key, replica)
+        return rule.step(grads, walker, anchor, average, inner_state, key, outer_count)
+
+    return rule._replace(step=step)
