@@ -251,7 +251,7 @@ def test_unbound_replica_axis_is_a_clear_error(opt):
     state = opt.init(params)
     with pytest.raises(ValueError, match="'replicas' is not bound"):
         for _ in range(2):
-            updates, state = opt.update(params, state, params)
+            _, state = opt.update(params, state, params)
 
 
 def test_parle_needs_steps_per_epoch_for_default_scoping():

@@ -1,4 +1,4 @@
-"""Replica optimizers on 8 host CPU devices (run by tests/test_multidevice.py in its own process)."""
+"""Replica optimizers on 8 host CPU devices (run in their own process by test_multidevice)."""
 
 import importlib.util
 import pathlib
