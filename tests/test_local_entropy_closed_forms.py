@@ -101,8 +101,11 @@ def test_coupling_schedule_counts_outer_steps():
     np.testing.assert_allclose(params, expected, rtol=1e-10)
 
 
-def test_sgld_chain_stationary_mean_and_variance():
+@pytest.mark.parametrize("distribution", ["gaussian", "rademacher"])
+def test_sgld_chain_stationary_mean_and_variance(distribution):
     # Spec T11 (ours: coupling 2, T = ε²/2 = 1/β = 0.5 ⇒ ε = 1): mean 1.22, var 0.11429.
+    # The AR(1) chain's stationary mean and variance depend only on the noise's first two
+    # moments, so ±1 (Rademacher) noise must give the same exact values.
     a, m, coupling, step, x = 3.0, 0.7, 2.0, 0.05, 2.0
     num_chains = 20_000
     anchor = jnp.full((num_chains,), x)
@@ -113,6 +116,7 @@ def test_sgld_chain_stationary_mean_and_variance():
         coupling=coupling,
         sgld_learning_rate=step,
         noise=1.0,
+        noise_distribution=distribution,
         key=3,
         burn_in=100,
     )

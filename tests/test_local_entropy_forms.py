@@ -270,6 +270,7 @@ def test_compiled_form_requires_grad_fn():
         (dict(momentum=1.5), ValueError, "momentum=1.5"),
         (dict(inner_momentum=-0.5), ValueError, "inner_momentum=-0.5"),
         (dict(weight_decay=-1.0), ValueError, "weight_decay=-1.0"),
+        (dict(noise_distribution="uniform"), ValueError, "noise_distribution='uniform'"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):

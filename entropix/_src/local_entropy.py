@@ -23,6 +23,7 @@ see :func:`entropix.coupling_from_variance`); the SGLD temperature is ``ε²/2``
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -48,23 +49,45 @@ def is_static_zero(value: Any) -> bool:
     return number is not None and number == 0 and not isinstance(value, jax.Array)
 
 
-def gaussian_like(tree: Params, key: jax.Array) -> Params:
-    """Standard normal noise with the structure, shapes and dtypes of ``tree``."""
+NOISE_DISTRIBUTIONS = ("gaussian", "rademacher")
+
+
+def check_noise_distribution(noise_distribution: str) -> None:
+    """Raises ``ValueError`` unless ``noise_distribution`` is a known name."""
+    if noise_distribution not in NOISE_DISTRIBUTIONS:
+        raise ValueError(
+            f"`noise_distribution` must be one of {NOISE_DISTRIBUTIONS}, got "
+            f"noise_distribution={noise_distribution!r}."
+        )
+
+
+def _rademacher(key: jax.Array, shape, dtype) -> jax.Array:
+    # One random bit per coordinate: 32 signs per hashed word, the dominant cost of N(0, I).
+    size = math.prod(shape)
+    words = jax.random.bits(key, (-(-size // 32),), jnp.uint32)
+    bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
+    signs = 1 - 2 * bits.astype(dtype)
+    return signs.reshape(-1)[:size].reshape(shape)
+
+
+def noise_like(tree: Params, key: jax.Array, distribution: str = "gaussian") -> Params:
+    """Zero-mean, unit-variance iid noise with the structure, shapes and dtypes of ``tree``."""
+    sample = jax.random.normal if distribution == "gaussian" else _rademacher
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, len(leaves))
-    noise = [
-        jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)
-    ]
+    noise = [sample(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)]
     return jax.tree.unflatten(treedef, noise)
 
 
-def add_scaled_noise(tree: Params, scale: Any, key: jax.Array) -> Params:
-    """Returns ``tree + scale · N(0, I)``; draws nothing when ``scale`` is zero at run time."""
+def add_scaled_noise(
+    tree: Params, scale: Any, key: jax.Array, distribution: str = "gaussian"
+) -> Params:
+    """Returns ``tree + scale · ξ``; draws nothing when ``scale`` is zero at run time."""
     if is_static_zero(scale):
         return tree
 
     def with_noise(tree):
-        noise = gaussian_like(tree, key)
+        noise = noise_like(tree, key, distribution)
         return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
 
     return jax.lax.cond(jnp.asarray(scale) != 0, with_noise, lambda tree: tree, tree)
@@ -81,6 +104,7 @@ def sgld_rule(
     noise: base.ScalarOrSchedule,
     average_weight: base.ScalarOrSchedule,
     inner: base.GradientTransformation,
+    noise_distribution: str = "gaussian",
     weight_decay: float | jax.Array,
     scale_outer_gradient: bool,
 ) -> loop.InnerRule:
@@ -107,7 +131,7 @@ def sgld_rule(
             noise, outer_count
         )
         if not is_static_zero(noise):
-            walker = add_scaled_noise(walker, noise_scale, key)
+            walker = add_scaled_noise(walker, noise_scale, key, noise_distribution)
         average = jax.tree.map(lambda m, w: m + _cast(alpha, m) * (w - m), average, walker)
         return walker, average, inner_state
 
@@ -124,12 +148,15 @@ def sgld_rule(
     return loop.InnerRule(reset, step, place_walker, outer_gradient)
 
 
-def check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight):
+def check_sgld_args(
+    num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
+):
     validation.check_static_int("num_inner_steps", num_inner_steps)
     validation.check_non_negative("coupling", coupling)
     validation.check_positive("sgld_learning_rate", sgld_learning_rate)
     validation.check_non_negative("noise", noise)
     validation.check_unit_interval("average_weight", average_weight, allow_zero=False)
+    check_noise_distribution(noise_distribution)
 
 
 def local_entropy(
@@ -139,6 +166,7 @@ def local_entropy(
     coupling: base.ScalarOrSchedule = 0.03,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
+    noise_distribution: str = "gaussian",
     average_weight: base.ScalarOrSchedule = 0.75,
     inner: base.GradientTransformation | None = None,
     weight_decay: float = 0.0,
@@ -191,6 +219,8 @@ def local_entropy(
         :func:`entropix.exponential_scoping`).
       sgld_learning_rate: ``η' > 0``, inner step size.
       noise: ``ε ≥ 0``, thermal noise; ``0`` skips noise generation entirely.
+      noise_distribution: ``"gaussian"`` (the papers) or ``"rademacher"`` (±1 signs: the
+        same mean and covariance, hence the same Langevin limit, at a fraction of the cost).
       average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
         iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
       inner: optax transformation applied to the inner data gradient before the coupling is
@@ -208,12 +238,15 @@ def local_entropy(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
       Algorithm 1; Chaudhari, PhD thesis, UCLA 2018, Algorithm 2 and eqs. (4.40)–(4.41).
     """
-    check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
+    check_sgld_args(
+        num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
+    )
     validation.check_non_negative("weight_decay", weight_decay)
     rule = sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
+        noise_distribution=noise_distribution,
         average_weight=average_weight,
         inner=optax.identity() if inner is None else inner,
         weight_decay=weight_decay,
@@ -247,6 +280,7 @@ def entropy_sgd(
     coupling: base.ScalarOrSchedule = 0.03,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
+    noise_distribution: str = "gaussian",
     average_weight: base.ScalarOrSchedule = 0.75,
     momentum: float = 0.9,
     nesterov: bool = True,
@@ -285,6 +319,8 @@ def entropy_sgd(
       coupling: ``γ``, coupling strength (scalar or schedule of the outer-step count).
       sgld_learning_rate: ``η'``, inner step size.
       noise: ``ε``, Langevin noise (temperature ``ε²/2``); 0 disables it.
+      noise_distribution: ``"gaussian"`` (the papers) or ``"rademacher"`` (±1 signs: the
+        same mean and covariance, hence the same Langevin limit, at a fraction of the cost).
       average_weight: ``α``, weight of the newest walker sample in ``μ``.
       momentum: outer momentum (0 for none).
       nesterov: Nesterov form of the outer momentum.
@@ -307,6 +343,7 @@ def entropy_sgd(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
+        noise_distribution=noise_distribution,
         average_weight=average_weight,
         inner=inner_momentum_transform(inner_momentum, inner_nesterov),
         weight_decay=weight_decay,
@@ -326,6 +363,7 @@ def entropy_adam(
     coupling: base.ScalarOrSchedule = 0.01,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
+    noise_distribution: str = "gaussian",
     average_weight: base.ScalarOrSchedule = 0.75,
     inner_momentum: float = 0.0,
     inner_nesterov: bool = True,
@@ -357,6 +395,8 @@ def entropy_adam(
       coupling: ``γ``, coupling strength (scalar or schedule).
       sgld_learning_rate: ``η'``, inner step size (not stated in the paper; 0.1 as elsewhere).
       noise: ``ε``, Langevin noise; 0 disables it.
+      noise_distribution: ``"gaussian"`` (the papers) or ``"rademacher"`` (±1 signs: the
+        same mean and covariance, hence the same Langevin limit, at a fraction of the cost).
       average_weight: ``α``, weight of the newest walker sample.
       inner_momentum: momentum of the inner loop (0 for plain SGLD).
       inner_nesterov: Nesterov form of the inner momentum.
@@ -378,6 +418,7 @@ def entropy_adam(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
+        noise_distribution=noise_distribution,
         average_weight=average_weight,
         inner=inner_momentum_transform(inner_momentum, inner_nesterov),
         weight_decay=weight_decay,
@@ -482,6 +523,7 @@ def sgld_chain(
     coupling: float | jax.Array,
     sgld_learning_rate: float | jax.Array = 0.1,
     noise: float | jax.Array = 0.0,
+    noise_distribution: str = "gaussian",
     key: int | jax.Array = 0,
     average_weight: float | None = None,
     burn_in: int = 0,
@@ -508,6 +550,8 @@ def sgld_chain(
       coupling: ``γ``.
       sgld_learning_rate: ``η'``.
       noise: ``ε``.
+      noise_distribution: ``"gaussian"`` (the papers) or ``"rademacher"`` (±1 signs: the
+        same mean and covariance, hence the same Langevin limit, at a fraction of the cost).
       key: PRNG seed or key.
       average_weight: ``None`` for a uniform mean after ``burn_in``, else ``α`` of the
         exponential average.
@@ -520,10 +564,12 @@ def sgld_chain(
     burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= num_steps:
         raise ValueError(f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}.")
+    check_noise_distribution(noise_distribution)
     rule = sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
+        noise_distribution=noise_distribution,
         average_weight=1.0 if average_weight is None else average_weight,
         inner=optax.identity(),
         weight_decay=0.0,

@@ -260,6 +260,7 @@ def parle(
     elastic_coupling: base.ScalarOrSchedule | None = None,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 0.0,
+    noise_distribution: str = "gaussian",
     average_weight: base.ScalarOrSchedule = 0.75,
     momentum: float = 0.9,
     nesterov: bool = True,
@@ -303,6 +304,8 @@ def parle(
       elastic_coupling: ``ρ`` of the elastic term (scalar or schedule of the outer-step count).
       sgld_learning_rate: ``η₀``, inner step size (not annealed).
       noise: ``ε``, Langevin noise of the inner loop (thesis Ch. 5 uses none).
+      noise_distribution: ``"gaussian"`` (the papers) or ``"rademacher"`` (±1 signs: the
+        same mean and covariance, hence the same Langevin limit, at a fraction of the cost).
       average_weight: ``α``, weight of the newest inner sample (thesis α = 0.25 ↔ 0.75).
       momentum: momentum of the replica update.
       nesterov: Nesterov form of the replica momentum.
@@ -330,12 +333,15 @@ def parle(
             coupling = schedules.parle_scoping(0.01, steps_per_epoch, max_coupling=1.0)
         if elastic_coupling is None:
             elastic_coupling = schedules.parle_scoping(1.0, steps_per_epoch, max_coupling=10.0)
-    le.check_sgld_args(num_inner_steps, coupling, sgld_learning_rate, noise, average_weight)
+    le.check_sgld_args(
+        num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
+    )
     validation.check_non_negative("weight_decay", weight_decay)
     rule = le.sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
+        noise_distribution=noise_distribution,
         average_weight=average_weight,
         inner=le.inner_momentum_transform(inner_momentum, inner_nesterov),
         weight_decay=weight_decay,
