@@ -1,0 +1,306 @@
+"""Optimizer speed suite: cost per gradient evaluation relative to SGD+Nesterov, in one run.
+
+Every method runs ``L`` gradient evaluations per timed call inside one jitted function (a
+``lax.scan`` of train steps for the step-form methods, one compiled outer step for the
+compiled forms), on the same model and minibatches. Calls are interleaved across methods and
+the median is kept, so the ratios are robust to the machine's background load.
+
+    python benchmarks/speed.py                 # full suite, prints markdown
+    python benchmarks/speed.py --quick         # small model, seconds
+    python benchmarks/speed.py --write         # also rewrites the table in benchmarks/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import entropix
+
+AXIS = "replicas"
+
+
+def mlp(sizes, key):
+    keys = jax.random.split(jax.random.PRNGKey(key), len(sizes) - 1)
+    return [
+        {"w": jax.random.normal(k, (m, n)) * (2 / m) ** 0.5, "b": jnp.zeros(n)}
+        for k, m, n in zip(keys, sizes[:-1], sizes[1:], strict=True)
+    ]
+
+
+def loss(params, batch):
+    x, y = batch
+    for layer in params[:-1]:
+        x = jax.nn.relu(x @ layer["w"] + layer["b"])
+    logits = x @ params[-1]["w"] + params[-1]["b"]
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+
+
+grad = jax.grad(loss)
+
+
+def batches(num, batch, features, key=0):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(key))
+    return (
+        jax.random.normal(k1, (num, batch, features)),
+        jax.random.randint(k2, (num, batch), 0, 10),
+    )
+
+
+def scanned_steps(opt):
+    """L plain train steps (one gradient each) in one scan: the step form / baselines."""
+
+    def run(params, state, data):
+        def body(carry, batch):
+            params, state = carry
+            updates, state = opt.update(grad(params, batch), state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        return jax.lax.scan(body, (params, state), data)[0]
+
+    return run
+
+
+def compiled_outer_step(opt):
+    """One compiled outer step: L gradients, one update call."""
+
+    def run(params, state, data):
+        def grad_fn(p, i):
+            return grad(p, (data[0][i], data[1][i]))
+
+        updates, state = opt.update(grad_fn(params, 0), state, params, grad_fn=grad_fn)
+        return optax.apply_updates(params, updates), state
+
+    return run
+
+
+def sam_steps():
+    opt = optax.contrib.sam(
+        optax.sgd(0.01, momentum=0.9, nesterov=True), optax.sgd(0.05), sync_period=2
+    )
+    return opt, scanned_steps(opt)
+
+
+def build_methods(num_inner, num_replicas):
+    """(name, optimizer, runner, gradient evaluations per call, replicas)."""
+    esgd = dict(num_inner_steps=num_inner, coupling=0.03)
+    methods = [
+        ("SGD + Nesterov (baseline)", optax.sgd(0.01, momentum=0.9, nesterov=True), "steps", None),
+        (
+            "Entropy-SGD compiled, noise 0",
+            entropix.entropy_sgd(noise=0.0, compiled=True, **esgd),
+            "compiled",
+            None,
+        ),
+        (
+            "Entropy-SGD compiled, Gaussian noise",
+            entropix.entropy_sgd(compiled=True, **esgd),
+            "compiled",
+            None,
+        ),
+        (
+            "Entropy-SGD compiled, Rademacher noise",
+            entropix.entropy_sgd(compiled=True, noise_distribution="rademacher", **esgd),
+            "compiled",
+            None,
+        ),
+        ("Entropy-SGD step form, noise 0", entropix.entropy_sgd(noise=0.0, **esgd), "steps", None),
+        ("Entropy-SGD step form, Gaussian noise", entropix.entropy_sgd(**esgd), "steps", None),
+        ("Entropy-Adam compiled", entropix.entropy_adam(compiled=True, **esgd), "compiled", None),
+        ("HJ compiled", entropix.hj(num_inner_steps=num_inner, compiled=True), "compiled", None),
+        (
+            "HEAT compiled",
+            entropix.heat(num_inner_steps=num_inner, compiled=True),
+            "compiled",
+            None,
+        ),
+        (
+            f"Parle compiled (n={num_replicas}, vmap)",
+            entropix.parle(
+                num_inner_steps=num_inner, coupling=0.03, elastic_coupling=1.0, compiled=True
+            ),
+            "compiled",
+            num_replicas,
+        ),
+        (
+            f"Elastic-SGD (n={num_replicas}, vmap)",
+            entropix.elastic_sgd(0.01),
+            "steps",
+            num_replicas,
+        ),
+        (
+            f"rSGD (n={num_replicas}, vmap)",
+            entropix.replicated_sgd(0.01, coupling=1e-3),
+            "steps",
+            num_replicas,
+        ),
+    ]
+    sam_opt, _ = sam_steps()
+    methods.append(("SAM (optax.contrib, one gradient per call)", sam_opt, "steps", None))
+    return methods
+
+
+def prepare(opt, form, num_replicas, params, data):
+    """Jitted runner and its arguments; ``num_replicas=None`` runs one model without vmap."""
+    run = compiled_outer_step(opt) if form == "compiled" else scanned_steps(opt)
+    if num_replicas is not None:
+        params = jax.tree.map(lambda p: jnp.stack([p] * num_replicas), params)
+        data = jax.tree.map(lambda d: jnp.stack([d] * num_replicas), data)
+        init = jax.vmap(opt.init)
+        run = jax.vmap(run, axis_name=AXIS)
+    else:
+        init = opt.init
+    fn = jax.jit(run)
+    state = init(params)
+    jax.block_until_ready(fn(params, state, data))
+    return fn, (params, state, data)
+
+
+def time_call(fn, args):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+def state_buffers(opt, params):
+    """Parameter-sized buffers in the optimizer state (beyond the params themselves)."""
+    param_size = sum(p.size for p in jax.tree.leaves(params))
+    state = jax.eval_shape(opt.init, params)
+    state_size = sum(leaf.size for leaf in jax.tree.leaves(state) if leaf.size >= param_size // 100)
+    return state_size / param_size
+
+
+def compile_seconds(num_inner, params, data_fn):
+    opt = entropix.entropy_sgd(num_inner_steps=num_inner, compiled=True)
+    fn = jax.jit(compiled_outer_step(opt))
+    args = (params, opt.init(params), data_fn(num_inner))
+    start = time.perf_counter()
+    fn.lower(*args).compile()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small model, few repetitions")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/README.md")
+    args = parser.parse_args(argv)
+    sizes = [784, 128, 128, 10] if args.quick else [784, 1024, 1024, 10]
+    repeats = args.repeats or (3 if args.quick else 7)
+    num_inner, batch, num_replicas = 20, 128, 3
+    params = mlp(sizes, 0)
+    data = batches(num_inner, batch, sizes[0])
+    param_count = sum(p.size for p in jax.tree.leaves(params))
+
+    prepared = []
+    for name, opt, form, n in build_methods(num_inner, num_replicas):
+        fn, call_args = prepare(opt, form, n, params, data)
+        grads_per_call = num_inner * (n or 1)
+        prepared.append((name, fn, call_args, grads_per_call, opt))
+    samples = {name: [] for name, *_ in prepared}
+    for _ in range(repeats):
+        for name, fn, call_args, grads_per_call, _ in prepared:
+            samples[name].append(time_call(fn, call_args) / grads_per_call)
+    baseline = statistics.median(samples[prepared[0][0]])
+
+    lines = [
+        f"Model: MLP {'-'.join(map(str, sizes))} ({param_count:,} parameters), batch {batch}, "
+        f"L = {num_inner}, median of {repeats} interleaved calls.",
+        "",
+        "| method | ms / gradient evaluation | × SGD+Nesterov | state buffers (× params) |",
+        "|---|---|---|---|",
+    ]
+    for name, _, _, _, opt in prepared:
+        per_grad = statistics.median(samples[name])
+        buffers = state_buffers(opt, params)
+        lines.append(
+            f"| {name} | {per_grad * 1e3:.2f} | {per_grad / baseline:.2f} | {buffers:.0f} |"
+        )
+
+    small_data = lambda n: batches(n, batch, sizes[0])  # noqa: E731
+    compile_5 = compile_seconds(5, params, small_data)
+    compile_50 = compile_seconds(50, params, small_data)
+    lines += [
+        "",
+        "| compile time of the compiled form | L = 5 | L = 50 | ratio |",
+        "|---|---|---|---|",
+        f"| Entropy-SGD | {compile_5:.2f} s | {compile_50:.2f} s | {compile_50 / compile_5:.2f} |",
+    ]
+    lines += replica_scaling(params, data, num_inner, repeats)
+    lines += communication_table(param_count, num_inner)
+    table = "\n".join(lines)
+    header = (
+        f"`python benchmarks/speed.py{' --quick' if args.quick else ''}` — "
+        f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, JAX {jax.__version__} ({jax.default_backend()})."
+    )
+    print(header + "\n\n" + table)
+    if args.write:
+        write_readme("speed", header + "\n\n" + table)
+
+
+def replica_scaling(params, data, num_inner, repeats):
+    """Time per outer step of n vmapped Parle replicas vs n × one Entropy-SGD model."""
+    single_opt = entropix.entropy_sgd(num_inner_steps=num_inner, noise=0.0, compiled=True)
+    single_fn, single_args = prepare(single_opt, "compiled", None, params, data)
+    rows = [
+        "",
+        "| Parle replicas (vmap, one device) | s / outer step | × (n × one Entropy-SGD) |",
+        "|---|---|---|",
+    ]
+    for n in (1, 2, 4, 8):
+        opt = entropix.parle(
+            num_inner_steps=num_inner, coupling=0.03, elastic_coupling=1.0, compiled=True
+        )
+        fn, call_args = prepare(opt, "compiled", n, params, data)
+        parle_times, single_times = [], []
+        for _ in range(repeats):
+            parle_times.append(time_call(fn, call_args))
+            single_times.append(time_call(single_fn, single_args))
+        ratio = statistics.median(parle_times) / (n * statistics.median(single_times))
+        rows.append(f"| n = {n} | {statistics.median(parle_times):.3f} | {ratio:.2f} |")
+    return rows
+
+
+def communication_table(param_count, num_inner):
+    per_grad = {
+        "Parle": param_count / num_inner,
+        "Elastic-SGD": param_count,
+        "rSGD (K = 1)": param_count,
+        "data-parallel SGD": param_count,
+    }
+    rows = [
+        "",
+        f"| all-reduced floats per gradient evaluation (d = {param_count:,}, L = {num_inner}) "
+        "| floats | MB (float32) |",
+        "|---|---|---|",
+    ]
+    rows += [f"| {k} | {v:,.0f} | {4 * v / 1e6:.2f} |" for k, v in per_grad.items()]
+    return rows
+
+
+def write_readme(section, text):
+    path = pathlib.Path(__file__).with_name("README.md")
+    content = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    block = f"{start}\n{text}\n{end}"
+    if start in content:
+        before, rest = content.split(start, 1)
+        content = before + block + rest.split(end, 1)[1]
+    else:
+        content = content.rstrip() + "\n\n" + block + "\n"
+    path.write_text(content)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
