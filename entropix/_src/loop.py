@@ -135,6 +135,8 @@ def two_loop(
     def init_fn(params):
         anchor = jax.tree.map(_copy_or_zeros, params)
         average, inner_state = rule.reset(anchor)
+        # Distinct buffers, so the state can be donated to a jitted step.
+        average = jax.tree.map(lambda x: jnp.array(x, copy=True), average)
         return LocalEntropyState(
             count=jnp.zeros([], jnp.int32),
             anchor=anchor,

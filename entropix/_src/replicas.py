@@ -210,6 +210,8 @@ def replicated_sgd(
     *,
     coupling: base.ScalarOrSchedule = 1e-3,
     every: int = 1,
+    momentum: float = 0.0,
+    nesterov: bool = False,
     base_optimizer: base.GradientTransformation | None = None,
     axis_name: str = "replicas",
 ) -> base.GradientTransformation:
@@ -232,8 +234,10 @@ def replicated_sgd(
       learning_rate: step size of the default base optimizer ``optax.sgd``.
       coupling: ``γ ≥ 0`` (scalar or schedule of the step count).
       every: ``K ≥ 1``.
+      momentum: momentum of the default SGD base optimizer (0 for none, the slides' setting).
+      nesterov: Nesterov form of that momentum.
       base_optimizer: any optax transformation to apply after the coupling (overrides
-        ``learning_rate``).
+        ``learning_rate``, ``momentum`` and ``nesterov``).
       axis_name: name of the replica axis.
 
     Returns:
@@ -244,8 +248,7 @@ def replicated_sgd(
       gradient descent algorithms and wide flat minima*, ICLR 2021, Algorithm 2.
     """
     if base_optimizer is None:
-        validation.check_non_negative("learning_rate", learning_rate)
-        base_optimizer = optax.sgd(learning_rate)
+        base_optimizer = _sgd(learning_rate, momentum, nesterov)
     return optax.chain(
         add_elastic_coupling(coupling, axis_name=axis_name, every=every), base_optimizer
     )

@@ -1,0 +1,110 @@
+"""``entropix landscape``: diagnostics of a trained run's last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from entropix.experiments import checkpoints, trainer
+
+
+def load_run(workdir: pathlib.Path, dataset=None):
+    """Rebuilds a run from ``config.json`` and restores its last checkpoint."""
+    saved = json.loads((workdir / "config.json").read_text())
+    config, optimizer = saved["config"], saved["optimizer"]
+    setup = trainer.setup(config, optimizer, dataset)
+    like = trainer.init_state(setup, int(config["seed"]))
+    manager = checkpoints.manager(workdir / "checkpoints")
+    restored = checkpoints.restore_latest(manager, like)
+    if restored is None:
+        raise FileNotFoundError(f"no complete checkpoint in {workdir / 'checkpoints'}.")
+    _, (params, model_state, opt_state) = restored
+    weights, state = trainer.evaluation_weights(setup.spec, params, model_state, opt_state)
+    return config, setup, weights, state
+
+
+def report(
+    workdir: str | pathlib.Path, *, quiet: bool = False, examples: int = 512, dataset=None
+) -> dict:
+    """Spectrum summary and plot, local-energy curve and gradient-noise rank of a run.
+
+    Writes ``landscape.json``, ``spectrum.png`` and ``local_energy.png`` into ``workdir``.
+
+    Args:
+      workdir: a ``train`` run's directory (``config.json`` and ``checkpoints/``).
+      quiet: unused (the diagnostics are single jitted calls).
+      examples: training examples the diagnostics use.
+      dataset: the run's dataset if it cannot be loaded by name.
+
+    Returns:
+      The summary written to ``landscape.json``.
+    """
+    from entropix import landscape
+
+    workdir = pathlib.Path(workdir)
+    config, setup, params, state = load_run(workdir, dataset)
+    ds, model = setup.dataset, setup.model
+    batch = (jnp.asarray(ds.x_train[:examples]), jnp.asarray(ds.y_train[:examples]))
+
+    def loss_fn(p, b):
+        logits = model.apply({"params": p, **state}, b[0], train=False)
+        return trainer.cross_entropy(logits, b[1])
+
+    def error_fn(p, b):
+        logits = model.apply({"params": p, **state}, b[0], train=False)
+        return jnp.mean(jnp.argmax(logits, -1) != b[1])
+
+    eigen = landscape.hessian_eigenvalues(loss_fn, params, [batch], k=5, key=jax.random.PRNGKey(0))
+    density = landscape.hessian_density(
+        loss_fn, params, [batch], order=40, num_probes=4, key=jax.random.PRNGKey(1)
+    )
+    sigmas = jnp.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
+    energy = landscape.local_energy(
+        loss_fn,
+        params,
+        [batch],
+        sigmas,
+        error_fn=error_fn,
+        num_samples=8,
+        key=jax.random.PRNGKey(2),
+        skip=landscape.is_normalization_param,
+    )
+    per_example = [(batch[0][i : i + 1], batch[1][i : i + 1]) for i in range(min(128, examples))]
+    grads = landscape.per_example_gradients(loss_fn, params, per_example)
+    noise = landscape.noise_spectrum(grads)
+    summary: dict[str, Any] = {
+        "optimizer": setup.spec.label,
+        "top_eigenvalues": np.asarray(eigen.largest).tolist(),
+        "bottom_eigenvalues": np.asarray(eigen.smallest).tolist(),
+        "local_energy_sigmas": np.asarray(sigmas).tolist(),
+        "local_energy_error": np.asarray(energy.error).tolist(),
+        "local_energy_loss": np.asarray(energy.loss).tolist(),
+        "noise_rank": int(noise.rank),
+        "noise_rank_percent": 100 * float(noise.rank_fraction),
+        "noise_examples": int(noise.num_examples),
+    }
+    _plots(workdir, density, energy, setup.spec.label)
+    (workdir / "landscape.json").write_text(json.dumps(summary, indent=2))
+    del quiet, config
+    return summary
+
+
+def _plots(workdir, density, energy, label):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from entropix import landscape
+
+    fig = landscape.plot_density(density, title=f"Hessian eigenvalue density ({label})")
+    fig.savefig(workdir / "spectrum.png", dpi=120)
+    plt.close(fig)
+    fig = landscape.plot_local_energy({label: energy}, title="local energy (training error)")
+    fig.savefig(workdir / "local_energy.png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""Builds any optimizer of the library (and the peer baselines) from a config entry.
+
+A config entry is a mapping with ``name`` plus the factory's own keyword arguments, and a few
+runner keys: ``num_replicas`` (replica methods), ``lr_drops`` / ``lr_factor`` (step decay of
+the learning rate at the given *effective epochs*), ``split_data`` (fraction of the training set
+each replica sees). Every optimizer runs in its step form: one gradient per ``update``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import optax
+
+import entropix
+
+RUNNER_KEYS = ("name", "num_replicas", "lr_drops", "lr_factor", "split_data", "label")
+
+
+def _sgd(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.0):
+    opt = optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov)
+    if weight_decay:
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt)
+    return opt
+
+
+def _adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
+    opt = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+    if weight_decay:
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt)
+    return opt
+
+
+def _sam(learning_rate=0.1, rho=0.05, momentum=0.9, nesterov=True):
+    """SAM (optax.contrib): alternate ascent (ρ) and descent calls, one gradient each."""
+    return optax.contrib.sam(
+        optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov),
+        optax.chain(optax.contrib.normalize(), optax.sgd(rho)),
+        sync_period=2,
+    )
+
+
+def _trivialized_sgd(**kwargs):
+    from entropix._src import trivialize
+
+    return trivialize.trivialized_sgd(**kwargs)
+
+
+class _Entry(NamedTuple):
+    factory: Callable[..., optax.GradientTransformation]
+    replicas: bool
+    two_loop: bool  # performs an outer step every ``num_inner_steps`` updates
+    updates_per_call: int = 1
+    description: str = ""
+
+
+REGISTRY: dict[str, _Entry] = {
+    "sgd": _Entry(_sgd, False, False, description="SGD with Nesterov momentum"),
+    "adam": _Entry(_adam, False, False, description="Adam"),
+    "sam": _Entry(_sam, False, False, 2, "sharpness-aware minimization (optax.contrib)"),
+    "entropy_sgd": _Entry(entropix.entropy_sgd, False, True, description="Entropy-SGD"),
+    "entropy_adam": _Entry(entropix.entropy_adam, False, True, description="Entropy-Adam"),
+    "hj": _Entry(entropix.hj, False, True, description="non-viscous Hamilton–Jacobi (prox)"),
+    "heat": _Entry(entropix.heat, False, True, description="heat-equation smoothing"),
+    "elastic_sgd": _Entry(entropix.elastic_sgd, True, False, description="Elastic-SGD"),
+    "parle": _Entry(entropix.parle, True, True, description="Parle"),
+    "rsgd": _Entry(entropix.replicated_sgd, True, False, description="replicated SGD"),
+    "trivialized_sgd": _Entry(_trivialized_sgd, False, False, description="Trivialized-SGD"),
+}
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+class OptimizerSpec(NamedTuple):
+    """An optimizer ready for the training loop.
+
+    Attributes:
+      name: registry name.
+      label: display name in tables and plots.
+      transform: the optax transformation (step form).
+      num_replicas: replicas on a vmapped axis (0: a single model, no replica axis).
+      round_length: updates per jitted round; a multiple of the outer-loop length, so the
+        evaluation weights are well defined after every round.
+      split_data: fraction of the training set per replica (None: every replica sees all).
+    """
+
+    name: str
+    label: str
+    transform: optax.GradientTransformation
+    num_replicas: int
+    round_length: int
+    split_data: float | None
+
+
+def _entry(name: str) -> _Entry:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZER_NAMES)}.")
+    return REGISTRY[name]
+
+
+def _learning_rate(value, drops, factor, updates_per_epoch):
+    """Step decay at effective epochs ``drops``, in the transform's own update counts."""
+    if not drops:
+        return value
+    boundaries = {max(1, round(epoch * updates_per_epoch)): factor for epoch in drops}
+    return optax.piecewise_constant_schedule(value, boundaries)
+
+
+def build_optimizer(
+    config: Mapping[str, Any], *, steps_per_epoch: int, min_round_length: int = 1
+) -> OptimizerSpec:
+    """Builds the optimizer described by ``config`` (see the module docstring).
+
+    Args:
+      config: ``{"name": ..., **factory_kwargs, **runner_keys}``.
+      steps_per_epoch: minibatches per epoch, to place learning-rate drops and Parle's default
+        scoping.
+      min_round_length: smallest acceptable number of updates per jitted round.
+
+    Returns:
+      An :class:`OptimizerSpec`.
+
+    Raises:
+      ValueError: unknown optimizer name or unknown argument (the message lists valid ones).
+    """
+    config = dict(config)
+    name = config.get("name")
+    entry = _entry(name)
+    kwargs = {k: v for k, v in config.items() if k not in RUNNER_KEYS}
+    signature = inspect.signature(entry.factory)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = sorted(set(kwargs) - set(signature.parameters))
+    if unknown and not accepts_any:
+        valid = ", ".join(p for p in signature.parameters if p not in ("key",))
+        raise ValueError(f"optimizer {name!r} has no argument(s) {unknown}; valid: {valid}.")
+    num_inner = kwargs.get("num_inner_steps", signature.parameters.get("num_inner_steps"))
+    if isinstance(num_inner, inspect.Parameter):
+        num_inner = num_inner.default
+    outer_length = num_inner if entry.two_loop else entry.updates_per_call
+    if name == "parle" and "steps_per_epoch" in signature.parameters:
+        kwargs.setdefault("steps_per_epoch", steps_per_epoch)
+    if "learning_rate" in kwargs and config.get("lr_drops"):
+        kwargs["learning_rate"] = _learning_rate(
+            kwargs["learning_rate"],
+            list(config["lr_drops"]),
+            config.get("lr_factor", 0.1),
+            steps_per_epoch / outer_length,
+        )
+    transform = entry.factory(**kwargs)
+    round_length = outer_length * max(1, -(-min_round_length // outer_length))
+    num_replicas = int(config.get("num_replicas", 3)) if entry.replicas else 0
+    if entry.replicas and num_replicas < 1:
+        raise ValueError(f"`num_replicas` must be >= 1, got num_replicas={num_replicas}.")
+    split = config.get("split_data")
+    if split is not None and not entry.replicas:
+        raise ValueError(f"`split_data` needs a replica optimizer, got name={name!r}.")
+    return OptimizerSpec(
+        name=name,
+        label=config.get("label") or name,
+        transform=transform,
+        num_replicas=num_replicas,
+        round_length=round_length,
+        split_data=split,
+    )
