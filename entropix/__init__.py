@@ -2,8 +2,9 @@
 
 Entropy-SGD, Entropy-Adam, the Hamilton–Jacobi (proximal) and HEAT variants as optax gradient
 transformations with ``lax.scan``-compiled inner loops, plus scoping schedules and metrics.
-Landscape diagnostics, models, data and experiments live in the subpackages
-``entropix.landscape``, ``entropix.models``, ``entropix.data`` and ``entropix.experiments``.
+Trivialized-SGD's annealed field is here too. Landscape diagnostics, toy landscapes, models,
+data and experiments live in the subpackages ``entropix.landscape``, ``entropix.toys``,
+``entropix.models``, ``entropix.data`` and ``entropix.experiments``.
 """
 
 from entropix._src.heat import heat
@@ -34,6 +35,18 @@ from entropix._src.schedules import (
     linear_scoping,
     parle_scoping,
 )
+from entropix._src.trivialize import (
+    TrivializingFieldState,
+    add_trivializing_field,
+    critical_field,
+    field_alignment,
+    field_schedule,
+    get_trivializing_field,
+    min_abs_gradient,
+    trivialization_heuristics,
+    trivialization_order_parameter,
+    trivialized_sgd,
+)
 
 __version__ = "0.1.0"
 
@@ -43,26 +56,36 @@ __all__ = [
     "InnerRule",
     "LocalEntropyState",
     "SGLDChainResult",
+    "TrivializingFieldState",
     "add_elastic_coupling",
+    "add_trivializing_field",
     "anchor_params",
     "average_weight_from_thesis_alpha",
     "bounded_exponential_scoping",
     "coupling_from_variance",
+    "critical_field",
     "elastic_sgd",
     "ensemble_probabilities",
     "entropy_adam",
     "entropy_sgd",
     "exponential_scoping",
+    "field_alignment",
+    "field_schedule",
+    "get_trivializing_field",
     "gradient_alignment",
     "heat",
     "hj",
     "linear_scoping",
     "local_entropy",
     "local_entropy_gradient",
+    "min_abs_gradient",
     "parle",
     "parle_scoping",
     "replica_mean",
     "replicated_sgd",
     "sgld_chain",
+    "trivialization_heuristics",
+    "trivialization_order_parameter",
+    "trivialized_sgd",
     "two_loop",
 ]

@@ -1,9 +1,14 @@
 """Builds any optimizer of the library (and the peer baselines) from a config entry.
 
+Scoping schedules are written as mappings, e.g.
+``coupling={"schedule": "exponential", "initial_coupling": 1e-4, "growth_rate": 1e-3}``;
+Parle's law takes ``steps_per_epoch="auto"``.
+
 A config entry is a mapping with ``name`` plus the factory's own keyword arguments, and a few
 runner keys: ``num_replicas`` (replica methods), ``lr_drops`` / ``lr_factor`` (step decay of
 the learning rate at the given *effective epochs*), ``split_data`` (fraction of the training set
-each replica sees). Every optimizer runs in its step form: one gradient per ``update``.
+each replica sees), ``model_kwargs`` (model overrides for this optimizer, e.g. its dropout).
+Every optimizer runs in its step form: one gradient per ``update``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ import optax
 
 import entropix
 
-RUNNER_KEYS = ("name", "num_replicas", "lr_drops", "lr_factor", "split_data", "label")
+RUNNER_KEYS = (
+    "name",
+    "num_replicas",
+    "lr_drops",
+    "lr_factor",
+    "split_data",
+    "label",
+    "model_kwargs",
+)
 
 
 def _sgd(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.0):
@@ -42,12 +55,6 @@ def _sam(learning_rate=0.1, rho=0.05, momentum=0.9, nesterov=True):
     )
 
 
-def _trivialized_sgd(**kwargs):
-    from entropix._src import trivialize
-
-    return trivialize.trivialized_sgd(**kwargs)
-
-
 class _Entry(NamedTuple):
     factory: Callable[..., optax.GradientTransformation]
     replicas: bool
@@ -67,7 +74,9 @@ REGISTRY: dict[str, _Entry] = {
     "elastic_sgd": _Entry(entropix.elastic_sgd, True, False, description="Elastic-SGD"),
     "parle": _Entry(entropix.parle, True, True, description="Parle"),
     "rsgd": _Entry(entropix.replicated_sgd, True, False, description="replicated SGD"),
-    "trivialized_sgd": _Entry(_trivialized_sgd, False, False, description="Trivialized-SGD"),
+    "trivialized_sgd": _Entry(
+        entropix.trivialized_sgd, False, False, description="Trivialized-SGD"
+    ),
 }
 OPTIMIZER_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
@@ -99,6 +108,32 @@ def _entry(name: str) -> _Entry:
     return REGISTRY[name]
 
 
+SCHEDULES = {
+    "exponential": entropix.exponential_scoping,
+    "bounded_exponential": entropix.bounded_exponential_scoping,
+    "linear": entropix.linear_scoping,
+    "parle": entropix.parle_scoping,
+}
+
+
+def _schedule(argument: str, value: Any, steps_per_epoch: int) -> Any:
+    """``{"schedule": "exponential", **kwargs}`` in a config becomes that scoping schedule.
+
+    ``steps_per_epoch="auto"`` (Parle's law) is replaced by the data set's minibatches per epoch.
+    """
+    if not isinstance(value, Mapping) or "schedule" not in value:
+        return value
+    kwargs = dict(value)
+    if kwargs.get("steps_per_epoch") == "auto":
+        kwargs["steps_per_epoch"] = steps_per_epoch
+    kind = kwargs.pop("schedule")
+    if kind not in SCHEDULES:
+        raise ValueError(
+            f"unknown schedule {kind!r} for `{argument}`; valid: {', '.join(SCHEDULES)}."
+        )
+    return SCHEDULES[kind](**kwargs)
+
+
 def _learning_rate(value, drops, factor, updates_per_epoch):
     """Step decay at effective epochs ``drops``, in the transform's own update counts."""
     if not drops:
@@ -127,7 +162,9 @@ def build_optimizer(
     config = dict(config)
     name = config.get("name")
     entry = _entry(name)
-    kwargs = {k: v for k, v in config.items() if k not in RUNNER_KEYS}
+    kwargs = {
+        k: _schedule(k, v, steps_per_epoch) for k, v in config.items() if k not in RUNNER_KEYS
+    }
     signature = inspect.signature(entry.factory)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     unknown = sorted(set(kwargs) - set(signature.parameters))

@@ -79,7 +79,7 @@ def build_model(name: str, model_kwargs: Mapping[str, Any], num_classes: int):
     if name == "mlp":
         kwargs["features"] = tuple(kwargs.get("features", (100, 100)))
         return models.MLP(num_classes=num_classes, **kwargs)
-    factory = models.registry._entry(name).build
+    factory = models.get_model_factory(name)
     if "num_classes" in inspect.signature(factory).parameters:
         kwargs.setdefault("num_classes", num_classes)
     return models.get_model(name, **kwargs)
@@ -220,7 +220,11 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
     dataset = dataset if dataset is not None else load_data(config)
     batch_size = int(config["batch_size"])
     steps_per_epoch = max(1, dataset.num_train // batch_size)
-    model = build_model(config["model"], config.get("model_kwargs") or {}, dataset.num_classes)
+    model_kwargs = {
+        **dict(config.get("model_kwargs") or {}),
+        **dict(optimizer.get("model_kwargs") or {}),
+    }
+    model = build_model(config["model"], model_kwargs, dataset.num_classes)
     spec = optimizer_registry.build_optimizer(
         optimizer,
         steps_per_epoch=steps_per_epoch,

@@ -1,0 +1,231 @@
+"""Hessian tools on problems with known spectra: HVP, exact spectrum, Lanczos, SLQ, Hutchinson."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from entropix import landscape
+
+
+def _rotated(eigenvalues, seed=0):
+    rng = np.random.default_rng(seed)
+    d = len(eigenvalues)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q @ np.diag(eigenvalues) @ q.T
+
+
+def _quadratic_loss(w, batch):
+    return 0.5 * w["a"] @ batch @ w["a"]
+
+
+def _split(matrix):
+    """Two stacked batches whose mean is ``matrix`` (tests the batch average)."""
+    noise = np.triu(np.random.default_rng(1).normal(size=matrix.shape))
+    noise = noise + noise.T
+    return jnp.stack([matrix + noise, matrix - noise])
+
+
+def test_hvp_is_batch_mean_forward_over_reverse(f64):
+    matrix = _rotated(np.linspace(-1.0, 4.0, 12))
+    params = {"a": jnp.asarray(np.random.default_rng(2).normal(size=12))}
+    v = {"a": jnp.asarray(np.random.default_rng(3).normal(size=12))}
+    out = landscape.hessian_vector_product(_quadratic_loss, params, v, _split(matrix))
+    np.testing.assert_allclose(out["a"], matrix @ v["a"], rtol=1e-12, atol=1e-12)
+
+
+def test_hvp_ragged_batch_list_equals_mean_of_batch_hessians(f64):
+    rng = np.random.default_rng(4)
+    batches = [
+        (jnp.asarray(rng.normal(size=(n, 5))), jnp.asarray(rng.normal(size=n))) for n in (7, 3)
+    ]
+
+    def loss_fn(w, batch):
+        x, y = batch
+        return 0.5 * jnp.mean((x @ w - y) ** 2) + 0.1 * jnp.sum(w**4)
+
+    w = jnp.asarray(rng.normal(size=5))
+    v = jnp.asarray(rng.normal(size=5))
+    prepared = landscape.prepare_batches(batches)
+    assert isinstance(prepared, landscape.BatchList)
+    expected = np.mean([jax.hessian(loss_fn)(w, b) @ v for b in batches], axis=0)
+    np.testing.assert_allclose(
+        landscape.hessian_vector_product(loss_fn, w, v, batches), expected, rtol=1e-12
+    )
+
+
+class _MLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.tanh(nn.Dense(16)(x))
+        x = nn.softplus(nn.Dense(8)(x))
+        return nn.Dense(3)(x)
+
+
+def test_exact_spectrum_of_small_mlp_equals_dense_jax_hessian(f64):
+    rng = np.random.default_rng(5)
+    model = _MLP()
+    x = jnp.asarray(rng.normal(size=(2, 16, 8)))
+    y = jnp.asarray(rng.integers(0, 3, size=(2, 16)))
+    params = model.init(jax.random.key(0), x[0])
+    params = jax.tree_util.tree_map(lambda p: p.astype(jnp.float64), params)
+    flat, unravel = ravel_pytree(params)
+    assert 300 < flat.size <= 5000
+
+    def loss_fn(p, batch):
+        logits = model.apply(p, batch[0])
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), batch[1][:, None], 1))
+
+    def full_loss(f):
+        return jnp.mean(jnp.stack([loss_fn(unravel(f), (x[j], y[j])) for j in range(2)]))
+
+    dense = jax.jit(jax.hessian(full_loss))(flat)
+    matrix = landscape.hessian_matrix(loss_fn, params, (x, y), chunk_size=128)
+    np.testing.assert_allclose(matrix, dense, atol=1e-10)
+    eig = landscape.hessian_spectrum(loss_fn, params, (x, y), chunk_size=128)
+    np.testing.assert_allclose(eig, np.linalg.eigvalsh(np.asarray(dense)), atol=1e-10)
+    # The dataset as a list of (x, y) batches gives the same spectrum.
+    eig_list = landscape.hessian_spectrum(loss_fn, params, [(x[0], y[0]), (x[1], y[1])])
+    np.testing.assert_allclose(eig_list, eig, atol=1e-10)
+
+
+def test_exact_path_refuses_large_models_and_points_to_lanczos():
+    params = jnp.zeros(101)
+    with pytest.raises(ValueError, match="hessian_eigenvalues"):
+        landscape.hessian_spectrum(lambda w, b: jnp.sum(w**2), params, [0.0], max_params=100)
+
+
+def test_lanczos_top_and_bottom_k_on_quadratic(f64):
+    # Known spectrum: a negative tail, a zero cluster, a positive tail with distinct top values.
+    eigs = np.concatenate(
+        [[-2.0, -1.5, -1.2], np.zeros(150), np.linspace(0.01, 5.0, 40), [10.0, 9.0, 8.2, 7.7, 7.3]]
+    )
+    matrix = _rotated(eigs, seed=6)
+    params = {"a": jnp.zeros(len(eigs))}
+    res = landscape.hessian_eigenvalues(
+        _quadratic_loss, params, _split(matrix), k=5, num_steps=80, key=jax.random.key(1)
+    )
+    top = np.sort(eigs)[::-1][:5]
+    bottom = np.sort(eigs)[:3]
+    np.testing.assert_allclose(res.largest, top, rtol=1e-4)
+    np.testing.assert_allclose(res.smallest[:3], bottom, rtol=1e-4)
+    # Residual norms bound the distance to the true eigenvalues.
+    assert np.all(np.abs(np.asarray(res.largest) - top) <= np.asarray(res.largest_residuals) + 1e-9)
+
+
+def test_lanczos_float32_top_k(subtests=None):
+    eigs = np.concatenate([np.linspace(0.0, 1.0, 290), [20.0, 15.0, 12.0, 10.0, 9.0]])
+    matrix = jnp.asarray(_rotated(eigs, seed=7), jnp.float32)
+    res = landscape.lanczos_eigenvalues(matrix, k=5, num_steps=40, key=jax.random.key(0))
+    assert res.largest.dtype == jnp.float32
+    np.testing.assert_allclose(res.largest, [20.0, 15.0, 12.0, 10.0, 9.0], rtol=1e-4)
+
+
+def test_lanczos_breakdown_on_few_distinct_eigenvalues(f64):
+    # Krylov spaces of dimension 3: Lanczos restarts twice and T stays exact (no NaN, no ghosts).
+    matrix = _rotated(np.repeat([1.0, 2.0, 5.0], 20), seed=8)
+    t = landscape.lanczos_tridiagonal(matrix, 9, key=jax.random.key(0))
+    assert np.all(np.isfinite(t.alphas)) and np.all(np.isfinite(t.betas))
+    basis = np.asarray(t.basis)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(9), atol=1e-10)
+    theta, _ = landscape.tridiagonal_eigh(t)
+    assert np.all(np.min(np.abs(np.asarray(theta)[:, None] - [1.0, 2.0, 5.0]), axis=1) < 1e-8)
+
+
+def test_gauss_quadrature_moments_are_exact_per_probe(f64):
+    matrix = _rotated(np.linspace(-1.0, 3.0, 60), seed=9)
+    v = np.random.default_rng(10).choice([-1.0, 1.0], size=60)
+    t = landscape.lanczos_tridiagonal(matrix, 6, start=jnp.asarray(v))
+    theta, s = landscape.tridiagonal_eigh(t)
+    moments = landscape.density_moments(theta, s[0] ** 2, max_order=11)  # exact up to 2m − 1
+    u = v / np.linalg.norm(v)
+    expected = [u @ np.linalg.matrix_power(matrix, k) @ u for k in range(12)]
+    np.testing.assert_allclose(moments, expected, rtol=1e-8)
+
+
+def test_slq_density_moments_match_traces(f64):
+    eigs = np.concatenate([np.zeros(60), np.linspace(-0.5, 0.0, 10), np.linspace(1.0, 6.0, 30)])
+    matrix = _rotated(eigs, seed=11)
+    d = len(eigs)
+    num_probes = 20
+    dens = landscape.slq_density(matrix, order=30, num_probes=num_probes, key=jax.random.key(3))
+    moments = landscape.density_moments(dens.nodes, dens.weights, max_order=2)
+    assert np.allclose(np.sum(dens.weights, axis=1), 1.0)
+    for k in (1, 2):
+        power = np.linalg.matrix_power(matrix, k)
+        off = power - np.diag(np.diag(power))
+        # Rademacher: Var(vᵀBv) = 2 Σ_{i≠j} B_ij², and the probe is normalized by d.
+        stderr = np.sqrt(2 * np.sum(off**2) / num_probes) / d
+        assert abs(float(moments[k]) - np.trace(power) / d) < 4 * stderr
+    # The broadened density integrates to 1 and keeps the first two moments (+ σ²).
+    g = np.asarray(dens.grid)
+    phi = np.asarray(dens.density)
+    step = g[1] - g[0]
+    np.testing.assert_allclose(np.sum(phi) * step, 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.sum(g * phi) * step, moments[1], atol=1e-6)
+    np.testing.assert_allclose(np.sum(g**2 * phi) * step, moments[2] + dens.sigma**2, atol=1e-5)
+
+
+def test_hessian_density_of_quadratic_loss(f64):
+    eigs = np.linspace(-1.0, 3.0, 50)
+    dens = landscape.hessian_density(
+        _quadratic_loss, {"a": jnp.zeros(50)}, [jnp.diag(jnp.asarray(eigs))], order=10, num_probes=3
+    )
+    # Diagonal Hessian + Rademacher probes: vᵀAᵏv/d = tr(Aᵏ)/d exactly.
+    np.testing.assert_allclose(
+        landscape.density_moments(dens.nodes, dens.weights, 3),
+        [np.mean(eigs**k) for k in range(4)],
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+def test_hutchinson_trace_within_standard_errors(f64):
+    matrix = _rotated(np.linspace(-1.0, 5.0, 80), seed=12)
+    num_probes = 200
+    est = landscape.hessian_trace(
+        _quadratic_loss,
+        {"a": jnp.zeros(80)},
+        [matrix],
+        num_probes=num_probes,
+        batch_size=8,
+        key=jax.random.key(5),
+    )
+    assert abs(float(est.trace) - np.trace(matrix)) < 4 * float(est.stderr)
+    off = matrix - np.diag(np.diag(matrix))
+    expected_se = np.sqrt(2 * np.sum(off**2) / num_probes)
+    assert 0.7 < float(est.stderr) / expected_se < 1.3
+
+
+def test_spectrum_summary_reports_paper_statistics():
+    lam = np.concatenate([np.zeros(94), [1e-5, -2e-5], [-0.46, -0.1], [40.0, 3.0]])
+    s = landscape.spectrum_summary(lam, threshold=1e-4)
+    assert s.num_eigenvalues == 100
+    assert s.fraction_near_zero == pytest.approx(0.96)
+    assert s.largest == 40.0 and s.most_negative == -0.46
+    assert s.index == pytest.approx(0.02) and s.num_negative == 2
+    dens = landscape.slq_density(jnp.diag(jnp.asarray(lam)), order=12, num_probes=4)
+    from_density = landscape.spectrum_summary(dens, threshold=1e-4)
+    assert from_density.num_eigenvalues == pytest.approx(4.0)  # weights sum to 1 per probe
+    assert from_density.largest == pytest.approx(40.0, rel=1e-5)
+    assert from_density.most_negative == pytest.approx(-0.46, rel=1e-5)
+    weighted = landscape.spectrum_summary([-1.0, 0.0, 2.0], weights=[0.25, 0.5, 0.25])
+    assert weighted.fraction_near_zero == pytest.approx(0.5) and weighted.index == pytest.approx(
+        0.25
+    )
+
+
+def test_argument_validation_names_the_argument():
+    matrix = jnp.eye(5)
+    with pytest.raises(ValueError, match="num_steps"):
+        landscape.lanczos_tridiagonal(matrix, 6)
+    with pytest.raises(ValueError, match="`k`"):
+        landscape.lanczos_eigenvalues(matrix, k=4, num_steps=3)
+    with pytest.raises(ValueError, match="threshold"):
+        landscape.spectrum_summary([1.0], threshold=-1.0)
+    with pytest.raises(ValueError, match="order"):
+        landscape.slq_density(matrix, order=6)
+    with pytest.raises(ValueError, match="key"):
+        landscape.hutchinson_trace(matrix, key=jnp.zeros(3))

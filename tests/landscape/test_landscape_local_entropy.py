@@ -1,0 +1,213 @@
+"""Local entropy: value by thermodynamic integration and gradient by the SGLD chain, vs exact forms.
+
+Conventions: coupling γ (the thesis' γ is 1/coupling), temperature T = ε²/2, normalized local
+entropy f_γ(x) = −T log[(γ/2πT)^{d/2} ∫ exp(−(f(x') + γ/2 |x − x'|²)/T) dx'].
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.scipy.special import logsumexp
+
+from entropix import landscape
+
+MUS = np.array([[-1.0, 0.0], [1.5, 0.5]])
+SCALES = np.array([0.5, 1.0])
+WEIGHTS = np.array([0.4, 0.6])
+
+
+def _log_mixture(y, extra_variance):
+    var = jnp.asarray(SCALES) ** 2 + extra_variance
+    sq = jnp.sum((y - jnp.asarray(MUS)) ** 2, axis=-1)
+    log_n = -0.5 * sq / var - 0.5 * y.shape[-1] * jnp.log(2 * jnp.pi * var)
+    return logsumexp(log_n + jnp.log(jnp.asarray(WEIGHTS)))
+
+
+def _mixture_case(temperature):
+    """Spec ch. 4 T6: e^{−f/T} = Σ w_i N(y; μ_i, s_i² I).
+
+    Then f_γ(x) = −T log Σ w_i N(x; μ_i, (s_i² + T/γ) I).
+    """
+
+    def loss_fn(params, batch):
+        del batch
+        return -temperature * _log_mixture(params["x"], 0.0)
+
+    def exact_value(x, coupling):
+        return -temperature * _log_mixture(x, temperature / coupling)
+
+    def exact_gradient(x, coupling):
+        # γ (x − ⟨x'⟩), ⟨x'⟩ = Σ π_i m_i (T6 with γ_thesis = 1/coupling, β = 1/T).
+        var = SCALES**2 + temperature / coupling
+        log_pi = np.log(WEIGHTS) - 0.5 * np.sum((x - MUS) ** 2, -1) / var - np.log(2 * np.pi * var)
+        pi = np.exp(log_pi - log_pi.max())
+        pi /= pi.sum()
+        prec = 1 / SCALES**2 + coupling / temperature
+        m = (MUS / SCALES[:, None] ** 2 + x * coupling / temperature) / prec[:, None]
+        return coupling * (x - pi @ m)
+
+    return loss_fn, exact_value, exact_gradient
+
+
+def test_gaussian_mixture_exact_gradient_matches_autodiff(f64):
+    _loss_fn, exact_value, exact_gradient = _mixture_case(1.0)
+    x = np.array([0.3, 0.2])
+    np.testing.assert_allclose(
+        exact_gradient(x, 1.0), jax.grad(exact_value)(jnp.asarray(x), 1.0), rtol=1e-10
+    )
+
+
+def test_local_entropy_value_of_gaussian_mixture(f64):
+    temperature, coupling = 1.0, 1.0
+    loss_fn, exact_value, _ = _mixture_case(temperature)
+    x = jnp.array([0.3, 0.2])
+    est = landscape.estimate_local_entropy(
+        loss_fn,
+        {"x": x},
+        [0.0],
+        coupling=coupling,
+        noise=np.sqrt(2 * temperature),
+        max_coupling=1e3,
+        num_couplings=20,
+        num_steps=2000,
+        burn_in=200,
+        num_chains=16,
+        key=jax.random.key(1),
+    )
+    exact = float(exact_value(x, coupling))
+    # The local entropy differs from the loss by much more than the error bar ...
+    assert abs(float(est.loss_at_params) - exact) > 10 * float(est.stderr)
+    # ... and the estimate agrees with the exact value within its Monte-Carlo error
+    # (+ a small allowance for the log-γ trapezoid rule).
+    assert abs(float(est.value) - exact) < 4 * float(est.stderr) + 5e-3
+    assert float(est.stderr) < 0.02
+    assert float(jnp.min(est.acceptance)) > 0.8
+    free = -exact / temperature + np.log(2 * np.pi * temperature / coupling)  # d = 2
+    assert abs(float(est.free_entropy) - free) < 4 * float(est.stderr) / temperature + 5e-3
+
+
+def test_local_entropy_value_of_quadratic(f64):
+    # Spec ch. 2 §4.1 with γ_s = 1/coupling, β = 1/T:
+    # f_γ(x) = ½ (x − m)ᵀ A (I + A/γ)⁻¹ (x − m) + (T/2) log det(I + A/γ).
+    a = np.array([[2.0, 0.5], [0.5, 1.0]])
+    m = np.array([0.3, -0.2])
+    x = np.array([1.0, 1.0])
+    coupling, temperature = 1.0, 0.5
+
+    def loss_fn(w, batch):
+        r = w - jnp.asarray(m)
+        return 0.5 * r @ (batch * jnp.asarray(a)) @ r
+
+    solve = np.linalg.solve(np.eye(2) + a / coupling, x - m)
+    envelope = 0.5 * (x - m) @ a @ solve
+    exact = envelope + 0.5 * temperature * np.linalg.slogdet(np.eye(2) + a / coupling)[1]
+    est = landscape.estimate_local_entropy(
+        loss_fn,
+        jnp.asarray(x),
+        [1.0],
+        coupling=coupling,
+        noise=np.sqrt(2 * temperature),
+        max_coupling=1e3,
+        num_chains=16,
+        key=jax.random.key(3),
+    )
+    assert abs(float(est.value) - exact) < 4 * float(est.stderr) + 5e-3
+    # Zero temperature: the Moreau envelope (thesis §4.2.2), deterministic.
+    est0 = landscape.estimate_local_entropy(
+        loss_fn,
+        jnp.asarray(x),
+        [1.0],
+        coupling=coupling,
+        noise=0.0,
+        max_coupling=1e4,
+        num_couplings=40,
+        num_chains=2,
+        num_steps=600,
+        burn_in=500,
+    )
+    assert float(est0.stderr) == 0.0
+    assert abs(float(est0.value) - envelope) < 2e-3
+
+
+def test_local_entropy_gradient_of_gaussian_mixture(f64):
+    temperature, coupling = 1.0, 1.0
+    loss_fn, _, exact_gradient = _mixture_case(temperature)
+    x = np.array([0.3, 0.2])
+    est = landscape.estimate_local_entropy_gradient(
+        loss_fn,
+        {"x": jnp.asarray(x)},
+        [0.0],
+        coupling=coupling,
+        num_steps=20000,
+        burn_in=1000,
+        sgld_learning_rate=0.01,
+        noise=np.sqrt(2 * temperature),
+        num_chains=32,
+        key=jax.random.key(2),
+    )
+    exact = exact_gradient(x, coupling)
+    grad = np.asarray(est.gradient["x"])
+    se = np.asarray(est.stderr["x"])
+    # Monte-Carlo error + O(η') bias of the unadjusted chain.
+    assert np.all(np.abs(grad - exact) < 4 * se + 0.01)
+    assert np.all(se < 0.03)
+    # The plain gradient at x is far from the local-entropy gradient.
+    plain = np.asarray(jax.grad(loss_fn)({"x": jnp.asarray(x)}, None)["x"])
+    assert np.linalg.norm(plain - exact) > 0.1
+
+
+def test_local_entropy_gradient_zero_noise_is_proximal(f64):
+    # T = 0: ⟨x'⟩ → prox_{f/γ}(x) = (A + γI)⁻¹(Am + γx); gradient γ(x − prox) = A(I + A/γ)⁻¹(x − m).
+    a = np.array([[2.0, 0.5], [0.5, 1.0]])
+    m = np.array([0.3, -0.2])
+    x = np.array([1.0, 1.0])
+    coupling = 0.5
+
+    def loss_fn(w, batch):
+        r = w - jnp.asarray(m)
+        return 0.5 * r @ (batch * jnp.asarray(a)) @ r
+
+    est = landscape.estimate_local_entropy_gradient(
+        loss_fn,
+        jnp.asarray(x),
+        [1.0, 1.0],
+        coupling=coupling,
+        num_steps=400,
+        sgld_learning_rate=0.2,
+        average_weight=1.0,
+    )
+    exact = a @ np.linalg.solve(np.eye(2) + a / coupling, x - m)
+    np.testing.assert_allclose(est.gradient, exact, rtol=1e-8)
+    # Cycling through identical minibatches is the same chain as the full-data gradient.
+    cyc = landscape.estimate_local_entropy_gradient(
+        loss_fn,
+        jnp.asarray(x),
+        [1.0, 1.0],
+        coupling=coupling,
+        num_steps=400,
+        sgld_learning_rate=0.2,
+        average_weight=1.0,
+        stochastic=True,
+    )
+    np.testing.assert_allclose(cyc.gradient, est.gradient, rtol=1e-12)
+
+
+def test_local_entropy_argument_validation():
+    loss_fn = lambda w, b: jnp.sum(w**2)  # noqa: E731
+    with pytest.raises(ValueError, match="coupling"):
+        landscape.estimate_local_entropy_gradient(
+            loss_fn, jnp.ones(1), [0], coupling=0.0, num_steps=3
+        )
+    with pytest.raises(ValueError, match="burn_in"):
+        landscape.estimate_local_entropy_gradient(
+            loss_fn, jnp.ones(1), [0], coupling=1.0, num_steps=3, burn_in=3
+        )
+    with pytest.raises(ValueError, match="max_coupling"):
+        landscape.estimate_local_entropy(
+            loss_fn, jnp.ones(1), [0], coupling=1.0, noise=1.0, max_coupling=0.5
+        )
+    with pytest.raises(ValueError, match="num_chains"):
+        landscape.estimate_local_entropy(
+            loss_fn, jnp.ones(1), [0], coupling=1.0, noise=1.0, num_chains=1
+        )

@@ -1,0 +1,99 @@
+"""Gradient-noise covariance D against exhaustive enumeration of minibatches (spec §4.5)."""
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from entropix import landscape
+
+
+def _tiny_problem():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    y = rng.normal(size=6)
+    w = rng.normal(size=3)
+
+    def loss_fn(params, batch):
+        xb, yb = batch
+        return 0.5 * jnp.mean((xb @ params - yb) ** 2)
+
+    return loss_fn, jnp.asarray(w), (jnp.asarray(x), jnp.asarray(y)), (x @ w - y)[:, None] * x
+
+
+def test_per_example_gradients(f64):
+    loss_fn, w, (x, y), grads = _tiny_problem()
+    # Two stacked batches of 3 examples, concatenated in order.
+    stacked = (x.reshape(2, 3, 3), y.reshape(2, 3))
+    np.testing.assert_allclose(
+        landscape.per_example_gradients(loss_fn, w, stacked), grads, rtol=1e-12
+    )
+    ragged = [(x[:4], y[:4]), (x[4:], y[4:])]
+    np.testing.assert_allclose(
+        landscape.per_example_gradients(loss_fn, w, ragged), grads, rtol=1e-12
+    )
+
+
+def test_noise_covariance_matches_exhaustive_minibatch_enumeration(f64):
+    loss_fn, w, (x, y), _ = _tiny_problem()
+    grads = np.asarray(landscape.per_example_gradients(loss_fn, w, [(x, y)]))
+    n, b = 6, 2
+    # With replacement: all N^b ordered minibatches.
+    means = np.array([grads[list(idx)].mean(0) for idx in itertools.product(range(n), repeat=b)])
+    cov_with = np.cov(means.T, bias=True)
+    np.testing.assert_allclose(landscape.noise_covariance(grads) / b, cov_with, atol=1e-14)
+    np.testing.assert_allclose(
+        landscape.minibatch_gradient_covariance(grads, b), cov_with, atol=1e-14
+    )
+    # Without replacement: all C(N, b) subsets; coefficient N/(N−1) (the thesis prints 1 − 1/(N−1)).
+    means = np.array([grads[list(idx)].mean(0) for idx in itertools.combinations(range(n), b)])
+    cov_without = np.cov(means.T, bias=True)
+    d_wo = landscape.noise_covariance(grads, replacement=False)
+    np.testing.assert_allclose((1 - b / n) / b * d_wo, cov_without, atol=1e-14)
+    np.testing.assert_allclose(
+        landscape.minibatch_gradient_covariance(grads, b, replacement=False),
+        cov_without,
+        atol=1e-14,
+    )
+    g = grads.mean(0)
+    printed = grads.T @ grads / (n - 1) - (1 - 1 / (n - 1)) * np.outer(g, g)
+    assert np.max(np.abs((1 - b / n) / b * printed - cov_without)) > 1e-3
+
+
+def test_noise_spectrum_gram_trick_rank_and_statistics(f64):
+    rng = np.random.default_rng(1)
+    n, d = 8, 20
+    grads = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+    spec = landscape.noise_spectrum(grads, learning_rate=0.1, batch_size=4)
+    dense = np.linalg.eigvalsh(np.asarray(landscape.noise_covariance(grads)))[::-1]
+    np.testing.assert_allclose(spec.eigenvalues, dense[:n], rtol=1e-9, atol=1e-9)
+    assert spec.rank == n - 1  # centering removes one direction: rank ≤ N − 1
+    assert spec.rank_fraction == pytest.approx((n - 1) / d)
+    assert spec.mean == pytest.approx(np.mean(dense))
+    assert spec.std == pytest.approx(np.std(np.clip(dense, 0, None)), rel=1e-9)
+    assert spec.temperature == pytest.approx(0.1 / 8)
+    # N ≥ d path (d × d matrix) and without replacement (scaled by N/(N−1)).
+    grads_tall = rng.normal(size=(30, 5))
+    wide = landscape.noise_spectrum(grads_tall, replacement=False)
+    np.testing.assert_allclose(
+        wide.eigenvalues,
+        np.linalg.eigvalsh(np.cov(grads_tall.T))[::-1],
+        rtol=1e-10,
+    )
+    assert wide.rank == 5
+    # Threshold λ_max · d · eps (numpy matrix_rank default).
+    assert spec.tolerance == pytest.approx(
+        float(spec.eigenvalues[0]) * d * np.finfo(np.float64).eps
+    )
+
+
+def test_temperature_and_diversity():
+    assert landscape.sgd_temperature(0.2, 10) == pytest.approx(0.01)
+    assert landscape.sgd_temperature(0.2, 10, num_examples=40) == pytest.approx(0.0075)
+    grads = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert float(landscape.gradient_diversity(grads)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.sgd_temperature(0.1, 0)
+    with pytest.raises(ValueError, match="grads"):
+        landscape.noise_spectrum(np.ones((1, 3)))
