@@ -55,7 +55,7 @@ def test_config_runs_one_round_of_each_optimizer(path, row):
     config = module.get_config(row) if row else module.get_config()
     config = config.to_dict()
     assert config["dataset"] in INPUT_SHAPES, config["dataset"]
-    assert module.__doc__ and "Published" in module.__doc__ or "Expected" in module.__doc__
+    assert module.__doc__ and ("Published" in module.__doc__ or "Expected" in module.__doc__)
     num_classes = 100 if config["dataset"] == "cifar100" else 10
     batch_size = 4
     dataset = tiny_dataset(config["dataset"], num_classes, batch_size)
