@@ -27,7 +27,6 @@ def heat_rule(
     weight_decay: float,
 ) -> loop.InnerRule:
     """The HEAT inner rule: average gradients taken at Gaussian perturbations of the anchor."""
-    decay_weights = not le.is_static_zero(weight_decay)
 
     def reset(anchor):
         return jax.tree.map(jnp.zeros_like, anchor), optax.EmptyState()
@@ -38,8 +37,7 @@ def heat_rule(
         return le.add_scaled_noise(anchor, scale, key)
 
     def step(grads, walker, anchor, average, inner_state, key, outer_count):
-        if decay_weights:
-            grads = jax.tree.map(lambda g, w: g + le._cast(weight_decay, w) * w, grads, walker)
+        grads = le.add_weight_decay(grads, walker, weight_decay)
         average = jax.tree.map(lambda m, g: m + g.astype(m.dtype) / num_inner_steps, average, grads)
         return place_walker(anchor, key, outer_count), average, inner_state
 
@@ -102,7 +100,7 @@ def heat(
     rule = heat_rule(num_inner_steps=num_inner_steps, coupling=coupling, weight_decay=weight_decay)
     return loop.two_loop(
         rule,
-        le._outer_sgd(learning_rate, momentum, nesterov),
+        le.outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         key=key,
         compiled=compiled,

@@ -93,8 +93,16 @@ def add_scaled_noise(
     return jax.lax.cond(jnp.asarray(scale) != 0, with_noise, lambda tree: tree, tree)
 
 
-def _cast(value, like):
+def cast_like(value, like):
+    """``value`` as an array of ``like``'s dtype (keeps bf16 params in bf16)."""
     return jnp.asarray(value, like.dtype)
+
+
+def add_weight_decay(grads: Params, params: Params, weight_decay: Any) -> Params:
+    """``grads + λ params`` (nothing to do when ``λ`` is the number 0)."""
+    if is_static_zero(weight_decay):
+        return grads
+    return jax.tree.map(lambda g, w: g + cast_like(weight_decay, w) * w, grads, params)
 
 
 def sgld_rule(
@@ -110,7 +118,6 @@ def sgld_rule(
 ) -> loop.InnerRule:
     """The SGLD inner rule of Entropy-SGD (ICLR'17 Alg. 1, lines 3–6) and its outer gradient."""
     inner = base.with_extra_args_support(inner)
-    decay_weights = not is_static_zero(weight_decay)
 
     def reset(anchor):
         return anchor, inner.init(anchor)
@@ -119,12 +126,11 @@ def sgld_rule(
         gamma = schedule_value(coupling, outer_count)
         step_size = schedule_value(sgld_learning_rate, outer_count)
         alpha = schedule_value(average_weight, outer_count)
-        if decay_weights:
-            grads = jax.tree.map(lambda g, w: g + _cast(weight_decay, w) * w, grads, walker)
+        grads = add_weight_decay(grads, walker, weight_decay)
         direction, inner_state = inner.update(grads, inner_state, walker)
 
         def move(w, d, x):
-            return w - _cast(step_size, w) * (d + _cast(gamma, w) * (w - x))
+            return w - cast_like(step_size, w) * (d + cast_like(gamma, w) * (w - x))
 
         walker = jax.tree.map(move, walker, direction, anchor)
         noise_scale = jnp.sqrt(jnp.asarray(step_size, jnp.float32)) * schedule_value(
@@ -132,7 +138,7 @@ def sgld_rule(
         )
         if not is_static_zero(noise):
             walker = add_scaled_noise(walker, noise_scale, key, noise_distribution)
-        average = jax.tree.map(lambda m, w: m + _cast(alpha, m) * (w - m), average, walker)
+        average = jax.tree.map(lambda m, w: m + cast_like(alpha, m) * (w - m), average, walker)
         return walker, average, inner_state
 
     def place_walker(anchor, key, outer_count):
@@ -143,7 +149,7 @@ def sgld_rule(
         if scale_outer_gradient:
             return jax.tree.map(jnp.subtract, anchor, average)
         gamma = schedule_value(coupling, outer_count)
-        return jax.tree.map(lambda x, m: _cast(gamma, x) * (x - m), anchor, average)
+        return jax.tree.map(lambda x, m: cast_like(gamma, x) * (x - m), anchor, average)
 
     return loop.InnerRule(reset, step, place_walker, outer_gradient)
 
@@ -265,7 +271,7 @@ def inner_momentum_transform(
     return optax.trace(decay=momentum, nesterov=nesterov)
 
 
-def _outer_sgd(learning_rate, momentum, nesterov):
+def outer_sgd(learning_rate, momentum, nesterov):
     validation.check_non_negative("learning_rate", learning_rate)
     validation.check_unit_interval("momentum", momentum)
     if is_static_zero(momentum):
@@ -338,7 +344,7 @@ def entropy_sgd(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017.
     """
     return local_entropy(
-        _outer_sgd(learning_rate, momentum, nesterov),
+        outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
@@ -490,7 +496,7 @@ def hj(
       equations for optimizing deep neural networks*, 2017, §6.1.2; thesis eq. (4.42).
     """
     return local_entropy(
-        _outer_sgd(learning_rate, momentum, nesterov),
+        outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
@@ -592,7 +598,7 @@ def sgld_chain(
         )
         kept = jnp.maximum(index - burn_in + 1, 1).astype(jnp.float32)
         weight = jnp.where(index >= burn_in, 1.0 / kept, 0.0)
-        mean = jax.tree.map(lambda m, w: m + _cast(weight, m) * (w - m), mean, walker)
+        mean = jax.tree.map(lambda m, w: m + cast_like(weight, m) * (w - m), mean, walker)
         return (walker, average, mean), None
 
     (walker, average, mean), _ = jax.lax.scan(body, (anchor, anchor, anchor), jnp.arange(num_steps))

@@ -160,10 +160,6 @@ def add_elastic_coupling(
     return base.GradientTransformation(init_fn, update_fn)
 
 
-def _sgd(learning_rate, momentum, nesterov):
-    return le._outer_sgd(learning_rate, momentum, nesterov)
-
-
 def elastic_sgd(
     learning_rate: base.ScalarOrSchedule = 0.1,
     *,
@@ -201,7 +197,7 @@ def elastic_sgd(
     """
     return optax.chain(
         add_elastic_coupling(coupling, axis_name=axis_name),
-        _sgd(learning_rate, momentum, nesterov),
+        le.outer_sgd(learning_rate, momentum, nesterov),
     )
 
 
@@ -248,7 +244,7 @@ def replicated_sgd(
       gradient descent algorithms and wide flat minima*, ICLR 2021, Algorithm 2.
     """
     if base_optimizer is None:
-        base_optimizer = _sgd(learning_rate, momentum, nesterov)
+        base_optimizer = le.outer_sgd(learning_rate, momentum, nesterov)
     return optax.chain(
         add_elastic_coupling(coupling, axis_name=axis_name, every=every), base_optimizer
     )
@@ -352,7 +348,7 @@ def parle(
     )
     outer = optax.chain(
         add_elastic_coupling(elastic_coupling, axis_name=axis_name),
-        _sgd(learning_rate, momentum, nesterov),
+        le.outer_sgd(learning_rate, momentum, nesterov),
     )
     if not le.is_static_zero(noise):
         rule = _per_replica_noise(rule, axis_name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import pathlib
 from typing import Any
 
@@ -16,10 +15,9 @@ class MetricsLog:
     the last record of each ``round`` (see :func:`read_metrics`).
     """
 
-    def __init__(self, workdir: pathlib.Path | None, *, append: bool = True):
+    def __init__(self, workdir: pathlib.Path | None):
         self.records: list[dict[str, Any]] = []
         self.workdir = workdir
-        del append  # files are only ever appended to
 
     def write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -52,7 +50,3 @@ def read_metrics(workdir: str | pathlib.Path) -> list[dict[str, Any]]:
                 record = json.loads(line)
                 by_round[(record.get("optimizer"), record.get("seed"), record["round"])] = record
     return sorted(by_round.values(), key=lambda r: (str(r.get("optimizer")), r["round"]))
-
-
-def is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

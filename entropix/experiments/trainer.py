@@ -319,7 +319,7 @@ def train(
             restored = checkpoints.restore_latest(manager, (params, model_state, opt_state))
             if restored is not None:
                 first_round, (params, model_state, opt_state) = restored
-    log = MetricsLog(path, append=resume) if path is not None else MetricsLog(None)
+    log = MetricsLog(path)
     x_train = jnp.asarray(s.dataset.x_train)
     y_train = jnp.asarray(s.dataset.y_train)
     train_eval = slice(0, int(config.get("train_eval_examples", 5000)))
