@@ -238,6 +238,7 @@ def main(argv=None):
     ]
     lines += replica_scaling(params, data, num_inner, repeats)
     lines += communication_table(param_count, num_inner)
+    lines += mesh_table()
     table = "\n".join(lines)
     header = (
         f"`python benchmarks/speed.py{' --quick' if args.quick else ''}` — "
@@ -270,6 +271,25 @@ def replica_scaling(params, data, num_inner, repeats):
         ratio = statistics.median(parle_times) / (n * statistics.median(single_times))
         rows.append(f"| n = {n} | {statistics.median(parle_times):.3f} | {ratio:.2f} |")
     return rows
+
+
+def mesh_table():
+    """vmap vs shard_map on 8 host devices, measured in a process of its own."""
+    import subprocess
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    script = pathlib.Path(__file__).with_name("mesh_speed.py")
+    out = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=900
+    )
+    if out.returncode != 0:
+        return ["", f"(mesh timing failed: {out.stderr.strip()[-300:]})"]
+    return [
+        "",
+        "| replica placement (MLP 6-16-3, L = 4, batch 16) | ms / outer step | × vmap |",
+        "|---|---|---|",
+        *out.stdout.strip().splitlines(),
+    ]
 
 
 def communication_table(param_count, num_inner):

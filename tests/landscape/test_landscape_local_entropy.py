@@ -87,9 +87,31 @@ def test_local_entropy_value_of_gaussian_mixture(f64):
     assert abs(float(est.free_entropy) - free) < 4 * float(est.stderr) / temperature + 5e-3
 
 
+def test_free_entropy_matches_spec_check_value(f64):
+    # Spec ch. 2 §4.1 check value (thesis convention, unnormalized, β = 1): a = 2, m = 0.5,
+    # γ_s = 0.7 ⇒ f_γ(−1) = 0.634633. Ours: coupling = 1/0.7, T = 1 (noise √2), and the
+    # unnormalized local entropy is −T · free_entropy.
+    def loss_fn(w, batch):
+        return 0.5 * batch * jnp.sum((w - 0.5) ** 2)
+
+    est = landscape.estimate_local_entropy(
+        loss_fn,
+        jnp.array([-1.0]),
+        [2.0],
+        coupling=1 / 0.7,
+        noise=np.sqrt(2.0),
+        max_coupling=1e3,
+        num_chains=16,
+        key=jax.random.key(4),
+    )
+    assert abs(-float(est.free_entropy) - 0.634633) < 4 * float(est.stderr) + 5e-3
+    assert float(est.stderr) < 0.01
+
+
 def test_local_entropy_value_of_quadratic(f64):
-    # Spec ch. 2 §4.1 with γ_s = 1/coupling, β = 1/T:
-    # f_γ(x) = ½ (x − m)ᵀ A (I + A/γ)⁻¹ (x − m) + (T/2) log det(I + A/γ).
+    # Spec ch. 4 T1 (normalized kernel) with γ_thesis = 1/coupling, β = 1/T:
+    # f_γ(x) = ½ (x − m)ᵀ A (I + A/γ)⁻¹ (x − m) + (T/2) log det(I + A/γ)
+    # (= spec ch. 2 §4.1 minus the constant (d T/2) log(γ/(2πT))).
     a = np.array([[2.0, 0.5], [0.5, 1.0]])
     m = np.array([0.3, -0.2])
     x = np.array([1.0, 1.0])
