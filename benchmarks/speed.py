@@ -13,10 +13,8 @@ the median is kept, so the ratios are robust to the machine's background load.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +24,9 @@ import jax.numpy as jnp
 import optax
 
 import entropix
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import publish
 
 AXIS = "replicas"
 
@@ -240,14 +241,11 @@ def main(argv=None):
     lines += communication_table(param_count, num_inner)
     lines += mesh_table()
     table = "\n".join(lines)
-    header = (
-        f"`python benchmarks/speed.py{' --quick' if args.quick else ''}` — "
-        f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPU cores, JAX {jax.__version__} ({jax.default_backend()})."
-    )
-    print(header + "\n\n" + table)
+    text = publish.header(f"python benchmarks/speed.py{' --quick' if args.quick else ''}")
+    text += "\n\n" + table
+    print(text)
     if args.write:
-        write_readme("speed", header + "\n\n" + table)
+        publish.write_section("speed", text)
 
 
 def replica_scaling(params, data, num_inner, repeats):
@@ -307,19 +305,6 @@ def communication_table(param_count, num_inner):
     ]
     rows += [f"| {k} | {v:,.0f} | {4 * v / 1e6:.2f} |" for k, v in per_grad.items()]
     return rows
-
-
-def write_readme(section, text):
-    path = pathlib.Path(__file__).with_name("README.md")
-    content = path.read_text() if path.exists() else "# Benchmarks\n"
-    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
-    block = f"{start}\n{text}\n{end}"
-    if start in content:
-        before, rest = content.split(start, 1)
-        content = before + block + rest.split(end, 1)[1]
-    else:
-        content = content.rstrip() + "\n\n" + block + "\n"
-    path.write_text(content)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ def load_run(workdir: pathlib.Path, dataset=None):
     saved = json.loads((workdir / "config.json").read_text())
     config, optimizer = saved["config"], saved["optimizer"]
     setup = trainer.setup(config, optimizer, dataset)
-    like = trainer.init_state(setup, int(config["seed"]))
+    like = (*trainer.init_state(setup, int(config["seed"])), np.zeros(3))
     manager = checkpoints.manager(workdir / "checkpoints")
     restored = checkpoints.restore_latest(manager, like)
     if restored is None:
         raise FileNotFoundError(f"no complete checkpoint in {workdir / 'checkpoints'}.")
-    _, (params, model_state, opt_state) = restored
+    _, (params, model_state, opt_state, _) = restored
     weights, state = trainer.evaluation_weights(setup.spec, params, model_state, opt_state)
     return config, setup, weights, state
 

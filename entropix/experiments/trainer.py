@@ -310,15 +310,20 @@ def train(
     checkpoint_every = int(config.get("checkpoint_every_rounds", 0) or 0)
     params, model_state, opt_state = init_state(s, seed)
     first_round = 0
+    # Running train-loss sum/count since the last evaluation and skipped rounds: checkpointed,
+    # so a resumed run reports exactly what an uninterrupted one does.
+    loss_sum, loss_count, skipped = 0.0, 0, 0
     manager = None
     if path is not None:
         from entropix.experiments import checkpoints
 
         manager = checkpoints.manager(path / "checkpoints")
         if resume:
-            restored = checkpoints.restore_latest(manager, (params, model_state, opt_state))
+            like = (params, model_state, opt_state, np.zeros(3))
+            restored = checkpoints.restore_latest(manager, like)
             if restored is not None:
-                first_round, (params, model_state, opt_state) = restored
+                first_round, (params, model_state, opt_state, counters) = restored
+                loss_sum, loss_count, skipped = (float(c) for c in counters)
     log = MetricsLog(path)
     x_train = jnp.asarray(s.dataset.x_train)
     y_train = jnp.asarray(s.dataset.y_train)
@@ -326,7 +331,7 @@ def train(
     dropout_key = jax.random.PRNGKey(seed + 1)
     num_replicas = max(1, spec.num_replicas)
     progress = _progress(num_rounds, first_round, quiet, spec.label)
-    start_time, losses, skipped = time.perf_counter(), [], 0
+    start_time = time.perf_counter()
     last_round = (
         num_rounds
         if stop_after_rounds is None
@@ -355,7 +360,7 @@ def train(
             params, model_state, opt_state = previous
             skipped += 1
         else:
-            losses.append(float(jnp.mean(loss)))
+            loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
         done = round_index + 1
         if done % eval_every == 0 or done == num_rounds:
             weights, state = evaluation_weights(spec, params, model_state, opt_state)
@@ -368,10 +373,10 @@ def train(
                 grad_evals=grad_evals,
                 effective_epochs=grad_evals / s.steps_per_epoch,
                 wall_clock=time.perf_counter() - start_time,
-                train_loss=float(np.mean(losses)) if losses else float("nan"),
+                train_loss=loss_sum / loss_count if loss_count else float("nan"),
                 skipped_rounds=skipped,
             )
-            losses = []
+            loss_sum, loss_count = 0.0, 0
             log.write(record)
             progress.set_postfix(test_error=f"{record['test_error']:.3f}", refresh=False)
         if manager is not None and (
@@ -379,7 +384,8 @@ def train(
         ):
             from entropix.experiments import checkpoints
 
-            checkpoints.save(manager, done, (params, model_state, opt_state))
+            counters = np.array([loss_sum, loss_count, skipped], np.float64)
+            checkpoints.save(manager, done, (params, model_state, opt_state, counters))
         progress.update(1)
     progress.close()
     if manager is not None:

@@ -127,6 +127,7 @@ def test_resume_reaches_the_same_metrics(tmp_path):
         full.history[-1]["test_loss"], rel=1e-6
     )
     assert resumed.history[-1]["round"] == full.history[-1]["round"]
+    assert resumed.history[-1]["train_loss"] == pytest.approx(full.history[-1]["train_loss"])
     # The log is appended to, never truncated; readers keep one record per round.
     assert (partial_dir / "metrics.jsonl").read_text().count("\n") > lines_before
     rounds = [r["round"] for r in read_metrics(partial_dir)]
@@ -140,12 +141,9 @@ def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(tmp_path):
         train(config, exploding, quiet=True, dataset=DATA, workdir=tmp_path)
     manager = checkpoints.manager(tmp_path / "checkpoints")
     if manager.latest_step() is not None:
-        _, state = checkpoints.restore_latest(
-            manager,
-            landscape_report.trainer.init_state(
-                landscape_report.trainer.setup(config, exploding, DATA), 0
-            ),
-        )
+        setup = landscape_report.trainer.setup(config, exploding, DATA)
+        like = (*landscape_report.trainer.init_state(setup, 0), np.zeros(3))
+        _, state = checkpoints.restore_latest(manager, like)
         import jax
 
         assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state))
@@ -243,3 +241,53 @@ def test_cli_rejects_typos_and_unknown_names(tmp_path):
     assert unknown.returncode != 0 and "valid names" in unknown.stderr
     bad_command = run_cli("trian")
     assert bad_command.returncode == 2 and "expected a command" in bad_command.stderr
+
+
+def test_cli_killed_run_resumes_to_the_same_result(tmp_path):
+    """SIGKILL a training process mid-run, resume it, and match an uninterrupted run."""
+    import signal
+    import time
+
+    args = [
+        "--config",
+        "configs/mnist1d_entropy_sgd.py",
+        "--config.budget_epochs=40",
+        "--config.eval_every_epochs=5",
+        "--config.checkpoint_every_rounds=4",
+        "--quiet",
+    ]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entropix", "train", *args, "--workdir", str(killed)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 300
+    checkpoints_dir = killed / "checkpoints"
+    while time.time() < deadline and process.poll() is None:
+        saved = (
+            [p for p in checkpoints_dir.glob("*") if p.name.isdigit()]
+            if (checkpoints_dir.exists())
+            else []
+        )
+        if len(saved) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    lines_at_kill = (killed / "metrics.jsonl").read_text().count("\n")
+
+    resumed = run_cli("train", *args, "--workdir", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight = run_cli("train", *args, "--workdir", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    final_resumed = read_metrics(killed)[-1]
+    final_straight = read_metrics(tmp_path / "straight")[-1]
+    assert final_resumed["round"] == final_straight["round"]
+    for key in ("test_loss", "test_error", "train_eval_loss", "train_loss"):
+        assert final_resumed[key] == pytest.approx(final_straight[key], rel=1e-6), key
+    assert (killed / "metrics.jsonl").read_text().count("\n") > lines_at_kill
