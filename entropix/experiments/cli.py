@@ -3,9 +3,9 @@
 Examples::
 
     entropix compare                                   # the default MNIST-1D comparison
-    entropix train --config configs/mnist1d_entropy_sgd.py --config.budget_epochs=20 \\
+    entropix train --config configs/mnist1d_compare.py --config.budget_epochs=20 \\
         --workdir runs/esgd
-    entropix train --config configs/mnist1d_entropy_sgd.py --workdir runs/esgd --resume
+    entropix train --config configs/mnist1d_compare.py --workdir runs/esgd --resume
     entropix landscape --workdir runs/esgd
 
 Configs are ``ml_collections`` files with a ``get_config()``; every key can be overridden with
@@ -19,11 +19,8 @@ import pathlib
 import sys
 
 COMMANDS = ("train", "compare", "landscape")
-REPO_CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
-DEFAULT_CONFIGS = {
-    "train": REPO_CONFIGS / "mnist1d_entropy_sgd.py",
-    "compare": REPO_CONFIGS / "mnist1d_compare.py",
-}
+# The main job's config: `compare` runs all its optimizers, `train` its `optimizer` entry.
+DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "mnist1d_compare.py"
 
 
 def _usage() -> str:
@@ -46,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from ml_collections import config_flags
 
     flag_values = flags.FlagValues()
-    default = DEFAULT_CONFIGS.get(command)
     config_flags.DEFINE_config_file(
         "config",
-        default=str(default) if default is not None and default.exists() else None,
+        default=str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None,
         help_string="experiment config file (configs/*.py)",
         flag_values=flag_values,
         lock_config=True,

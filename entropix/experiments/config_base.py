@@ -20,13 +20,14 @@ def experiment(
     model_kwargs: dict[str, Any] | None = None,
     preprocessing: str = "default",
     seeds: Sequence[int] = (0,),
+    train_optimizer: int = 0,
     **extra: Any,
 ) -> ml_collections.ConfigDict:
     """A complete, lockable experiment config.
 
-    ``optimizer`` (what ``entropix train`` runs) is the first entry of ``optimizers`` (what
-    ``entropix compare`` runs). Each optimizer entry may carry ``model_kwargs`` overrides (the
-    papers used different dropout rates for Entropy-SGD and its baselines).
+    ``optimizer`` (what ``entropix train`` runs) is entry ``train_optimizer`` of ``optimizers``
+    (what ``entropix compare`` runs). Each optimizer entry may carry ``model_kwargs`` overrides
+    (the papers used different dropout rates for Entropy-SGD and its baselines).
     """
     config = ml_collections.ConfigDict()
     config.name = name
@@ -45,7 +46,7 @@ def experiment(
     config.skip_nonfinite = False
     config.seed = 0
     config.seeds = tuple(seeds)
-    config.optimizer = ml_collections.ConfigDict(dict(optimizers[0]))
+    config.optimizer = ml_collections.ConfigDict(dict(optimizers[train_optimizer]))
     config.optimizers = [dict(o) for o in optimizers]
     config.diagnostics = True
     config.diagnostics_examples = 512

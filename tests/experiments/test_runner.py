@@ -206,7 +206,7 @@ def test_cli_train_end_to_end_on_mnist1d(tmp_path):
     result = run_cli(
         "train",
         "--config",
-        "configs/mnist1d_entropy_sgd.py",
+        "configs/mnist1d_compare.py",
         "--config.budget_epochs=3",
         "--config.eval_every_epochs=1",
         "--workdir",
@@ -224,7 +224,7 @@ def test_cli_rejects_typos_and_unknown_names(tmp_path):
     typo = run_cli(
         "train",
         "--config",
-        "configs/mnist1d_entropy_sgd.py",
+        "configs/mnist1d_compare.py",
         "--config.budget_epoch=3",
         "--workdir",
         str(tmp_path),
@@ -233,7 +233,7 @@ def test_cli_rejects_typos_and_unknown_names(tmp_path):
     unknown = run_cli(
         "train",
         "--config",
-        "configs/mnist1d_entropy_sgd.py",
+        "configs/mnist1d_compare.py",
         "--config.optimizer.name=sgdd",
         "--workdir",
         str(tmp_path),
@@ -250,7 +250,7 @@ def test_cli_killed_run_resumes_to_the_same_result(tmp_path):
 
     args = [
         "--config",
-        "configs/mnist1d_entropy_sgd.py",
+        "configs/mnist1d_compare.py",
         "--config.budget_epochs=40",
         "--config.eval_every_epochs=5",
         "--config.checkpoint_every_rounds=4",
