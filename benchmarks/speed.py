@@ -104,19 +104,19 @@ def build_methods(num_inner, num_replicas):
             None,
         ),
         (
-            "Entropy-SGD compiled, Gaussian noise",
+            "Entropy-SGD compiled, default noise (ε = 1e-4, ±1)",
             entropix.entropy_sgd(compiled=True, **esgd),
             "compiled",
             None,
         ),
         (
-            "Entropy-SGD compiled, Rademacher noise",
-            entropix.entropy_sgd(compiled=True, noise_distribution="rademacher", **esgd),
+            "Entropy-SGD compiled, Gaussian noise",
+            entropix.entropy_sgd(compiled=True, noise_distribution="gaussian", **esgd),
             "compiled",
             None,
         ),
         ("Entropy-SGD step form, noise 0", entropix.entropy_sgd(noise=0.0, **esgd), "steps", None),
-        ("Entropy-SGD step form, Gaussian noise", entropix.entropy_sgd(**esgd), "steps", None),
+        ("Entropy-SGD step form, default noise", entropix.entropy_sgd(**esgd), "steps", None),
         ("Entropy-Adam compiled", entropix.entropy_adam(compiled=True, **esgd), "compiled", None),
         ("HJ compiled", entropix.hj(num_inner_steps=num_inner, compiled=True), "compiled", None),
         (

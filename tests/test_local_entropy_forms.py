@@ -20,6 +20,7 @@ HYPER = dict(
     inner_momentum=0.5,
     inner_nesterov=True,
     weight_decay=1e-3,
+    noise_distribution="gaussian",  # the reference below draws N(0, I)
 )
 
 
@@ -65,9 +66,10 @@ def reference_entropy_sgd(
     inner_momentum,
     inner_nesterov,
     weight_decay,
+    noise_distribution,
 ):
     """ICLR'17 Alg. 1 with Nesterov momentum in both loops, written as plain loops."""
-    assert nesterov and inner_nesterov
+    assert nesterov and inner_nesterov and noise_distribution == "gaussian"
     tmap = jax.tree.map
     x = params
     velocity = tmap(jnp.zeros_like, x)
@@ -143,6 +145,24 @@ def test_step_compiled_and_reference_agree():
     chex.assert_trees_all_close(step_params, reference, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(compiled_params, reference, rtol=1e-5, atol=1e-6)
     assert int(step_state.count) == int(compiled_state.count) == NUM_OUTER * NUM_INNER
+
+
+@pytest.mark.parametrize("distribution", [None, "gaussian"])
+def test_default_noise_is_unit_signs(distribution):
+    # With zero gradients and no momentum the first SGLD step is pure noise: sqrt(η') ε ξ.
+    kwargs = {} if distribution is None else {"noise_distribution": distribution}
+    opt = entropix.entropy_sgd(
+        num_inner_steps=2, noise=0.5, sgld_learning_rate=0.04, inner_momentum=0.0, **kwargs
+    )
+    params = jnp.zeros(4096)
+    updates, _ = opt.update(jnp.zeros(4096), opt.init(params), params)
+    xi = np.asarray(updates) / (0.5 * 0.2)
+    np.testing.assert_allclose(xi.var(), 1.0, atol=0.1)
+    if distribution is None:
+        np.testing.assert_allclose(np.abs(xi), 1.0, rtol=1e-6)
+        assert abs(xi.mean()) < 4 / 64
+    else:
+        assert np.mean(np.abs(xi) > 2) > 0.02  # Gaussian tails, impossible for signs
 
 
 def test_heat_step_and_compiled_forms_agree():
