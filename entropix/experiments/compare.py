@@ -62,7 +62,7 @@ def diagnostics(result: trainer.TrainResult, config: Mapping[str, Any]) -> dict[
         return jnp.mean(jnp.argmax(logits, -1) != y)
 
     batches = [(inputs, labels)]
-    sigma = float(config.get("local_energy_sigma", 0.5))
+    sigma = float(config.get("local_energy_sigma", 0.2))
     energy = landscape.local_energy(
         loss_fn,
         result.params,

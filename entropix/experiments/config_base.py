@@ -50,7 +50,7 @@ def experiment(
     config.optimizers = [dict(o) for o in optimizers]
     config.diagnostics = True
     config.diagnostics_examples = 512
-    config.local_energy_sigma = 0.5
+    config.local_energy_sigma = 0.2  # 0.5 saturates on small models
     config.local_energy_samples = 8
     for key, value in extra.items():
         config[key] = value

@@ -143,7 +143,7 @@ def _learning_rate(value, drops, factor, updates_per_epoch):
 
 
 def build_optimizer(
-    config: Mapping[str, Any], *, steps_per_epoch: int, min_round_length: int = 1
+    config: Mapping[str, Any], *, steps_per_epoch: int, min_round_length: int = 1, seed: int = 0
 ) -> OptimizerSpec:
     """Builds the optimizer described by ``config`` (see the module docstring).
 
@@ -152,6 +152,8 @@ def build_optimizer(
       steps_per_epoch: minibatches per epoch, to place learning-rate drops and Parle's default
         scoping.
       min_round_length: smallest acceptable number of updates per jitted round.
+      seed: the run's seed; it is the optimizer's PRNG ``key`` unless the entry sets one, so
+        different seeds draw different Langevin noise.
 
     Returns:
       An :class:`OptimizerSpec`.
@@ -175,6 +177,8 @@ def build_optimizer(
     if isinstance(num_inner, inspect.Parameter):
         num_inner = num_inner.default
     outer_length = num_inner if entry.two_loop else entry.updates_per_call
+    if "key" in signature.parameters:
+        kwargs.setdefault("key", seed)
     if name == "parle" and "steps_per_epoch" in signature.parameters:
         kwargs.setdefault("steps_per_epoch", steps_per_epoch)
     if "learning_rate" in kwargs and config.get("lr_drops"):

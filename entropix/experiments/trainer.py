@@ -229,6 +229,7 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
         optimizer,
         steps_per_epoch=steps_per_epoch,
         min_round_length=int(config.get("min_round_length", 10)),
+        seed=int(config["seed"]),
     )
     pools = _pools(dataset.num_train, spec, int(config["seed"]))
     if min(len(p) for p in pools) < batch_size:

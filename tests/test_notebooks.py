@@ -1,0 +1,155 @@
+"""The Colab notebooks: stripped in the repository, in sync with their generator, and executed
+top to bottom in fast mode (``ENTROPIX_FAST=1``) by a fresh ``python3`` kernel.
+
+Each notebook ends with a cell that asserts its claims (e.g. step form ≡ compiled form, fewer
+local minima under more smoothing, vmap ≡ shard_map, Lanczos ≡ exact spectrum, fewer spin-glass
+minima under a stronger field); the execution tests below also read the numbers the notebooks
+print and check them here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import re
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NAMES = (
+    "quickstart",
+    "local_entropy_landscapes",
+    "parle_replicas",
+    "landscape_diagnostics",
+    "trivialized_sgd_spin_glass",
+)
+CELL_TIMEOUT_S = 300
+
+
+def read(name: str):
+    return nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location(
+        "make_notebooks", NOTEBOOK_DIR / "make_notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_notebook_is_there():
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_stripped_and_opens_with_purpose_and_colab_install(name):
+    nb = read(name)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: committed outputs in cell {cell.id}"
+            assert cell.execution_count is None, f"{name}: execution count in cell {cell.id}"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), name
+    assert len(first.source.split("\n\n")[1]) > 200, f"{name}: no purpose paragraph"
+    install = [c for c in nb.cells[:3] if c.cell_type == "code" and "google.colab" in c.source]
+    assert install and "entropix-jax[examples]" in install[0].source, name
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_notebooks_match_their_generator():
+    generator = load_generator()
+    for name in NAMES:
+        built, committed = generator.build(name), read(name)
+        assert [(c.cell_type, c.source) for c in built.cells] == [
+            (c.cell_type, c.source) for c in committed.cells
+        ], f"{name}.ipynb differs from make_notebooks.py: run python notebooks/make_notebooks.py"
+
+
+def execute(name: str, monkeypatch) -> str:
+    """Runs the notebook in a fresh kernel with ENTROPIX_FAST=1; returns its printed text."""
+    monkeypatch.setenv("ENTROPIX_FAST", "1")
+    nb = read(name)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as err:
+        pytest.fail(f"{name}.ipynb failed:\n{str(err)[-4000:]}")
+    text = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", f"{name}: {output}"
+            if output.output_type == "stream":
+                text.append(output.text)
+    return "".join(text)
+
+
+def number(pattern: str, text: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in the notebook output:\n{text[-3000:]}"
+    return float(match.group(1))
+
+
+def test_quickstart(monkeypatch):
+    text = execute("quickstart", monkeypatch)
+    assert "fast mode: True" in text
+    assert number(r"max \|step-form anchor − compiled-form anchor\| = (\S+)", text) < 1e-5
+    esgd = number(r"Entropy-SGD, step form \(anchor\)\s+([\d.]+)", text)
+    sgd = number(r"SGD \(Nesterov\)\s+([\d.]+)", text)
+    assert esgd > 0.25 and sgd > 0.25  # chance is 0.1
+
+
+def test_local_entropy_landscapes(monkeypatch):
+    text = execute("local_entropy_landscapes", monkeypatch)
+    rows = re.findall(r"^\s+([\d.]+)\s+(\d+)\s+(\d+)$", text, flags=re.MULTILINE)
+    viscous = [int(v) for _, v, _ in rows]
+    moreau = [int(u) for _, _, u in rows]
+    assert len(rows) == 5 and number(r"∞ \(f\)\s+(\d+)", text) == 10
+    assert viscous == sorted(viscous, reverse=True) and viscous[-1] == 1 < 10
+    assert moreau == sorted(moreau, reverse=True) and moreau[-1] < 10
+    assert "argmin f_γ = -2.00" in text and "argmin u = -2.00" not in text
+
+
+def test_parle_replicas(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)  # the notebook sets it before importing JAX
+    text = execute("parle_replicas", monkeypatch)
+    assert "8 devices" in text
+    assert number(r"max \|shard_map − vmap\| = (\S+)", text) < 1e-5
+    assert number(r"Parle, split data\s+([\d.]+)", text) > 0.25
+
+
+def test_landscape_diagnostics(monkeypatch):
+    text = execute("landscape_diagnostics", monkeypatch)
+    for method in ("SGD", "Entropy-SGD"):
+        exact = number(rf"{method}\s+d = \d+, .*λ_max ([\d.]+) \(Lanczos", text)
+        lanczos = number(rf"{method}\s+d = \d+, .*\(Lanczos ([\d.]+)\)", text)
+        assert abs(exact - lanczos) < 1e-2 * exact
+        rank = number(rf"{method}\s+rank (\d+) of d", text)
+        assert 1 <= rank < 64
+
+
+def test_trivialized_sgd_spin_glass(monkeypatch):
+    text = execute("trivialized_sgd_spin_glass", monkeypatch)
+    distinct = [int(n) for n in re.findall(r"^\s*[\d.]+\s+-?[\d.]+\s+(\d+)\s", text, re.M)]
+    assert len(distinct) == 6 and distinct[0] > 1 and distinct[-1] == 1
+    assert number(r"Trivialized-SGD\s+(\d+) distinct minima", text) < number(
+        r"gradient descent\s+(\d+) distinct minima", text
+    )
+
+
+def test_fast_mode_is_read_from_the_environment():
+    # Every notebook must shrink itself when the test suite sets ENTROPIX_FAST=1.
+    for name in NAMES:
+        sources = "\n".join(c.source for c in read(name).cells if c.cell_type == "code")
+        assert 'os.environ.get("ENTROPIX_FAST") == "1"' in sources, name
