@@ -78,7 +78,7 @@ def _train_sgd_and_rsgd(seed, *, epochs, num_train=1000, batch=20, replicas=5):
     return p_sgd, center, task
 
 
-def test_rsgd_beats_sgd_on_the_committee_machine():
+def test_rsgd_beats_sgd_on_the_committee_machine(record_property):
     """Issue 5 / spec ch2 §5.4: rSGD's center has lower test error and local energy than SGD.
 
     N = 200, K = 5, P = 1000, batch 20, lr 0.5, 30 epochs; three seeds. (rSGD uses 5× the
@@ -115,6 +115,13 @@ def test_rsgd_beats_sgd_on_the_committee_machine():
         errors.append(row_e)
         energies.append(row_le)
     errors, energies = np.array(errors), np.array(energies)
+    summary = {
+        f"{name} {what}": f"{values[:, col].mean():.3f} ± {values[:, col].std(ddof=1):.3f}"
+        for what, values in (("test error", errors), ("local energy", energies))
+        for col, name in enumerate(("SGD", "rSGD"))
+    }
+    print("committee machine, mean ± std over seeds:", summary)  # shown with pytest -s / -rP
+    record_property("committee_mean_std", summary)
     # SGD baseline in the expected range; rSGD better on average and on every seed
     assert np.all((errors[:, 0] > 0.2) & (errors[:, 0] < 0.3))
     assert errors[:, 1].mean() < errors[:, 0].mean() - 0.005
