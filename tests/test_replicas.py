@@ -268,3 +268,51 @@ def test_ensemble_and_replica_mean():
     stats = {"mean": jnp.array([[1.0], [3.0]])}
     averaged = jax.vmap(lambda s: entropix.replica_mean(s, AXIS), axis_name=AXIS)(stats)
     np.testing.assert_allclose(averaged["mean"], [[2.0], [2.0]])
+
+
+def _pmean(tree, axis_name):
+    return jax.lax.pmean(tree, axis_name)
+
+
+@pytest.mark.parametrize("num_replicas", [1, 2, 3, 7])
+def test_replica_mean_equals_pmean_in_value_and_gradient(num_replicas):
+    stacked = jax.random.normal(jax.random.PRNGKey(num_replicas), (num_replicas, 4, 3))
+
+    def objective(x, mean_fn):
+        coupled = jax.vmap(lambda w: jnp.sin(mean_fn(w, AXIS) * w), axis_name=AXIS)(x)
+        return jnp.sum(coupled * jnp.arange(coupled.size).reshape(coupled.shape))
+
+    np.testing.assert_allclose(
+        jax.vmap(lambda w: entropix.replica_mean(w, AXIS), axis_name=AXIS)(stacked),
+        jax.vmap(lambda w: _pmean(w, AXIS), axis_name=AXIS)(stacked),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        jax.grad(objective)(stacked, entropix.replica_mean),
+        jax.grad(objective)(stacked, _pmean),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_replica_mean_averages_over_its_own_axis_when_maps_are_nested():
+    stacked = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 2))  # (replicas, examples, ...)
+
+    def inner_examples(mean_fn):
+        per_replica = lambda w: jax.vmap(lambda v: mean_fn(v, AXIS))(w)  # noqa: E731
+        return jax.vmap(per_replica, axis_name=AXIS)(stacked)
+
+    def outer_examples(mean_fn):
+        swapped = jnp.swapaxes(stacked, 0, 1)  # (examples, replicas, ...)
+        per_example = lambda w: jax.vmap(lambda v: mean_fn(v, AXIS), axis_name=AXIS)(w)  # noqa: E731
+        return jax.vmap(per_example)(swapped)
+
+    for nested in (inner_examples, outer_examples):
+        np.testing.assert_allclose(nested(entropix.replica_mean), nested(_pmean), rtol=1e-6)
+
+
+def test_replica_mean_under_vmap_compiles_without_a_replica_axis_reduction():
+    stacked = jnp.ones((3, 1000))
+    mean = jax.jit(jax.vmap(lambda w: entropix.replica_mean(w, AXIS), axis_name=AXIS))
+    assert "reduce" in jax.jit(lambda x: jnp.mean(x, 0)).lower(stacked).as_text()
+    assert "reduce" not in mean.lower(stacked).as_text()

@@ -32,7 +32,15 @@ def replica_mean(tree: Params, axis_name: str) -> Params:
     """Mean over the replica axis, with a clear error when the axis is not bound.
 
     Use it for the master/center weights of Parle, Elastic-SGD and rSGD, and for averaging
-    BatchNorm statistics across replicas before evaluation.
+    BatchNorm statistics across replicas before evaluation. It equals
+    ``jax.lax.pmean(tree, axis_name)`` (values and gradients) and compiles to:
+
+    * an all-reduce (``psum``) when ``axis_name`` is a manual axis of the enclosing
+      ``jax.shard_map`` mesh, one per leaf;
+    * a pairwise sum of the replica slices when the axis comes from ``jax.vmap`` (or any other
+      named map). ``pmean`` under ``vmap`` lowers to a reduction over the leading replica axis,
+      which XLA:CPU runs ≈ 25× slower than the elementwise sum of the same slices, and which
+      would dominate the cost of Elastic-SGD and rSGD steps on one device.
 
     Examples:
       >>> import jax, jax.numpy as jnp, entropix
@@ -49,9 +57,30 @@ def replica_mean(tree: Params, axis_name: str) -> Params:
       The mean over replicas (identical on every replica).
     """
     try:
-        return jax.lax.pmean(tree, axis_name)
+        if _is_manual_mesh_axis(axis_name):
+            return jax.lax.pmean(tree, axis_name)
+        return jax.tree.map(lambda leaf: _gathered_mean(leaf, axis_name), tree)
     except NameError as err:
         raise _unbound_axis_error(axis_name, err) from err
+
+
+def _is_manual_mesh_axis(axis_name: str) -> bool:
+    mesh = jax.sharding.get_abstract_mesh()
+    return axis_name in getattr(mesh, "manual_axes", ())
+
+
+def _gathered_mean(leaf: jax.Array, axis_name: str) -> jax.Array:
+    # Under vmap, all_gather hands back the stacked replicas without copying them, and the
+    # pairwise slice sum fuses into one elementwise pass; its transpose is again a mean.
+    stacked = jax.lax.all_gather(leaf, axis_name)
+    return _pairwise_sum(stacked, 0, stacked.shape[0]) / stacked.shape[0]
+
+
+def _pairwise_sum(stacked: jax.Array, start: int, stop: int) -> jax.Array:
+    if stop - start == 1:
+        return stacked[start]
+    middle = (start + stop) // 2
+    return _pairwise_sum(stacked, start, middle) + _pairwise_sum(stacked, middle, stop)
 
 
 def _unbound_axis_error(axis_name: str, err: NameError) -> ValueError:
