@@ -48,6 +48,7 @@ def test_modes_cover_the_issue(gen):
     assert [s.dataset for s in quick] == ["mnist1d"]
     assert {(s.dataset, s.model) for s in default} == {
         ("mnist1d", "mlp"),
+        ("mnist1d", "mnist1d-cnn"),
         ("fashion_mnist", "mlp"),
         ("fashion_mnist", "small-lenet"),
     }

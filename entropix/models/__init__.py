@@ -12,10 +12,12 @@ from entropix.models.batch_norm import recompute_batch_stats
 from entropix.models.committee import CommitteeMachine
 from entropix.models.convnets import (
     AllCNN,
+    Conv1DNet,
     LeNet,
     allcnn,
     lenet,
     lenet_ch2,
+    mnist1d_cnn,
     small_allcnn,
     small_lenet,
     small_lenet_ch6,
@@ -57,6 +59,7 @@ __all__ = [
     "MODEL_NAMES",
     "AllCNN",
     "CommitteeMachine",
+    "Conv1DNet",
     "LSTMLanguageModel",
     "LSTMLayer",
     "LeNet",
@@ -82,6 +85,7 @@ __all__ = [
     "make_loss_fn",
     "make_metrics_fn",
     "make_stateful_loss_fn",
+    "mnist1d_cnn",
     "mnistfc",
     "param_count",
     "perplexity",

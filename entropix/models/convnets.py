@@ -304,3 +304,70 @@ def small_allcnn(*, num_classes: int = 10, dropout: float = 0.5) -> AllCNN:
       26982
     """
     return AllCNN(channels=(12, 24), num_classes=num_classes, dropout=dropout)
+
+
+class Conv1DNet(nn.Module):
+    """Strided 1-D convolutional classifier: (conv1d → ReLU)×k → flatten → dense.
+
+    For sequences of scalar features such as MNIST-1D ``(batch, 40)``; no pooling, the strides
+    shrink the sequence. A channel axis is added to 2-D inputs.
+
+    Attributes:
+      channels: output channels of the convolutions.
+      kernel_sizes: kernel size of each convolution.
+      strides: stride of each convolution.
+      padding: symmetric zero padding of each convolution.
+      num_classes: number of outputs.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> model = Conv1DNet()
+      >>> x = jnp.zeros((2, 40))
+      >>> model.apply(model.init(jax.random.key(0), x, train=False), x, train=False).shape
+      (2, 10)
+    """
+
+    channels: Sequence[int] = (25, 25, 25)
+    kernel_sizes: Sequence[int] = (5, 3, 3)
+    strides: Sequence[int] = (2, 2, 2)
+    padding: int = 1
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        """Returns logits ``(batch, num_classes)`` for sequences ``(batch, T[, C])``."""
+        del train  # no dropout or batch normalization
+        if not len(self.channels) == len(self.kernel_sizes) == len(self.strides):
+            raise ValueError(
+                f"Conv1DNet: channels {tuple(self.channels)}, kernel_sizes "
+                f"{tuple(self.kernel_sizes)} and strides {tuple(self.strides)} must have the "
+                "same length (one entry per convolution)."
+            )
+        x = x[..., None] if x.ndim == 2 else x
+        layers = zip(self.channels, self.kernel_sizes, self.strides, strict=True)
+        for features, kernel, stride in layers:
+            pad = ((self.padding, self.padding),)
+            x = nn.relu(nn.Conv(features, (kernel,), strides=(stride,), padding=pad)(x))
+        x = jnp.reshape(x, (x.shape[0], -1))
+        return nn.Dense(self.num_classes)(x)
+
+
+def mnist1d_cnn(*, num_classes: int = 10) -> Conv1DNet:
+    """The MNIST-1D benchmark CNN (Greydanus 2020): three strided 1-D convolutions of 25 channels.
+
+    Kernel 5, 3, 3, stride 2, padding 1: the 40 features shrink to 19, 10, 5, then a dense layer
+    reads the 125 flattened units. Exactly 5,210 parameters. Greydanus reports ≈ 94% test
+    accuracy for this architecture (vs ≈ 68% for an MLP).
+
+    Args:
+      num_classes: number of outputs.
+
+    Returns:
+      The Flax module.
+
+    Examples:
+      >>> from entropix.models import count_params
+      >>> count_params(mnist1d_cnn(), (1, 40))
+      5210
+    """
+    return Conv1DNet(num_classes=num_classes)

@@ -35,6 +35,9 @@ _REGISTRY: dict[str, _Entry] = {
         convnets.small_lenet_ch6, _MNIST, jnp.float32, "LeNet-BN 8/16/128 (ch. 6)"
     ),
     "lenet-ch2": _Entry(convnets.lenet_ch2, _MNIST, jnp.float32, "block32→block64→512 (ch. 2)"),
+    "mnist1d-cnn": _Entry(
+        convnets.mnist1d_cnn, (1, 40), jnp.float32, "3× strided conv1d 25 → 10 (MNIST-1D)"
+    ),
     "allcnn": _Entry(convnets.allcnn, _CIFAR, jnp.float32, "All-CNN-C with BN (ch. 2–5)"),
     "small-allcnn": _Entry(convnets.small_allcnn, _CIFAR, jnp.float32, "All-CNN 12/24 (ch. 6)"),
     "wrn": _Entry(wrn.WideResNet, _CIFAR, jnp.float32, "WRN-d-k (depth=, width=)"),

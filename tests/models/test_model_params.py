@@ -28,6 +28,7 @@ PAPER_COUNTS = [
     ("small-lenet", {}, 47_658, "thesis §3.3.1"),
     ("small-lenet-ch6", {}, 13_338, "thesis §6.3.1"),
     ("small-allcnn", {}, 26_982, "thesis §6.3.1"),
+    ("mnist1d-cnn", {}, 5_210, "Greydanus 2020, MNIST-1D CNN"),
     ("char-lstm-hessian", {}, 32_640, "thesis §3.3.1 (spec's reading)"),
     ("wrn-28-10", {}, 36_479_194, "Zagoruyko & Komodakis implementation"),
     ("wrn-16-4", {}, 2_748_890, "Zagoruyko & Komodakis implementation"),

@@ -87,6 +87,7 @@ MODELS = {
     "lenet-ch2": ({}, 0.005, 2e-3),
     "allcnn": ({}, 0.02),
     "small-allcnn": ({}, 0.05),
+    "mnist1d-cnn": ({}, 0.05),
     "wrn": ({"depth": 10, "width": 1}, 0.05),
     "char-lstm": ({"vocab_size": 12, "hidden_size": 16}, 0.5),
     "char-lstm-hessian": ({"vocab_size": 12}, 0.5),
