@@ -282,9 +282,13 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
     sequences.check_task(config, dataset, model)
     if language_model:
         seq_len = int(config["seq_len"])
+        from entropix import data
+
         train_arrays = tuple(
             np.asarray(a)
-            for a in sequences.windows(dataset.x_train, dataset.y_train, batch_size, seq_len)
+            for a in data.language_model_batches(
+                dataset.x_train, dataset.y_train, batch_size, seq_len
+            )
         )
         steps_per_epoch = len(train_arrays[0])
         sample_input = jnp.zeros((1, seq_len), jnp.int32)
