@@ -1,5 +1,10 @@
 """The runner's language-model path: BPTT windows, carried state, perplexity, resume, errors."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +15,7 @@ from entropix import data, models
 from entropix.experiments import build_optimizer, compare, landscape_report, sequences, train
 from entropix.experiments.trainer import diagnostic_batch
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 VOCAB = 7
 HIDDEN = 8
 
@@ -199,3 +205,34 @@ def test_task_mismatches_are_named():
         train({**CONFIG, "seq_len": 0}, dict(name="sgd"), dataset=DATA)
     with pytest.raises(ValueError, match="unroll"):
         train({**CONFIG, "model": "mlp", "model_kwargs": {}}, dict(name="sgd"), dataset=DATA)
+
+
+def test_cli_trains_a_char_lstm_on_a_given_corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(token_stream(6000))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "entropix",
+            "train",
+            "--config",
+            "configs/char_lstm_compare.py",
+            f"--config.dataset_kwargs.path={corpus}",
+            "--config.batch_size=8",
+            "--config.budget_epochs=1",
+            "--config.eval_every_epochs=0.5",
+            "--workdir",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test perplexity" in result.stdout
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
