@@ -13,8 +13,9 @@ example belongs to some replica). Published (validation error %, wall-clock min)
 | n6_quarter (25% each) | 6.08 ± 0.05 (19) | 6.8 ± 0.05 (20) | 10.96 ± 0.17 (10, one 25% subset) |
 
 Settings: allcnn, dropout 0.5, weight decay 10⁻³, Parle's Ch. 5 hyper-parameters (L = 25,
-α = 0.75, scoped γ and ρ). The SGD baseline here trains on the full data; the paper's
-augmentation (mirror flips, crops) is not applied by the runner.
+α = 0.75, scoped γ and ρ). The SGD baseline here trains on the full data. The paper's
+augmentation (mirror flips, 32×32 crops after 4-pixel padding) runs on the device
+(``augment="flip_crop"``).
 """
 
 from entropix.experiments.config_base import experiment
@@ -30,6 +31,7 @@ def get_config(row="n3_half"):
         f"thesis_table5_2_{row}",
         dataset="cifar10",
         model="allcnn",
+        augment="flip_crop",
         budget_epochs=150,
         optimizers=[
             dict(

@@ -85,15 +85,16 @@ def noise_like(tree: Params, key: jax.Array, distribution: str = "gaussian") -> 
 def add_scaled_noise(
     tree: Params, scale: Any, key: jax.Array, distribution: str = "gaussian"
 ) -> Params:
-    """Returns ``tree + scale · ξ``; draws nothing when ``scale`` is zero at run time."""
+    """Returns ``tree + scale · ξ``; draws nothing when ``scale`` is the number 0.
+
+    A ``scale`` that is zero only at run time (a schedule, a traced hyper-parameter) still
+    draws ``ξ`` and adds exactly zero: branching on it with ``lax.cond`` would force the tree
+    to be written out before and after the branch, which cost more than the draw itself.
+    """
     if is_static_zero(scale):
         return tree
-
-    def with_noise(tree):
-        noise = noise_like(tree, key, distribution)
-        return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
-
-    return jax.lax.cond(jnp.asarray(scale) != 0, with_noise, lambda tree: tree, tree)
+    noise = noise_like(tree, key, distribution)
+    return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
 
 
 def cast_like(value, like):

@@ -103,7 +103,8 @@ def how_to_get(name: str) -> str:
         )
     if name == "text":
         return (
-            "Pass path=FILE (a UTF-8 text file) or data_dir=DIR (its *.txt files are concatenated)."
+            "Pass path=FILE (a UTF-8 text file) or data_dir=DIR (its *.txt files, or those "
+            "matching pattern=GLOB, are concatenated)."
         )
     hints = []
     if name == "fashion_mnist":

@@ -107,14 +107,21 @@ def char_dataset(
 
 
 def load_text_corpus(
-    path: str | Path, name: str = "text", fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    path: str | Path,
+    name: str = "text",
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    pattern: str = "*.txt",
 ) -> Dataset:
-    """Loads a character corpus from a UTF-8 file, or all ``*.txt`` files of a directory (sorted).
+    """Loads a character corpus from a UTF-8 file, or the files of a directory matching ``pattern``.
+
+    Files are read in sorted order; links to a file already read are skipped (Debian's
+    ``/usr/share/common-licenses`` links ``GPL`` to ``GPL-3``, for example).
 
     Args:
       path: file or directory (e.g. War and Peace for char-LSTM).
       name: dataset name.
       fractions: contiguous train/valid/test split.
+      pattern: glob of the files to read in a directory (``"*"`` for every file).
 
     Returns:
       A text ``Dataset``.
@@ -131,7 +138,12 @@ def load_text_corpus(
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(path.glob("*.txt"))
+        files, seen = [], set()
+        for file in sorted(path.glob(pattern)):
+            real = file.resolve()
+            if file.is_file() and real not in seen:
+                seen.add(real)
+                files.append(file)
     else:
         files = [path] if path.is_file() else []
     if not files:

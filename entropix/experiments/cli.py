@@ -81,9 +81,12 @@ def _train(config, workdir, resume, quiet) -> int:
     result = trainer.train(config, workdir=workdir, resume=resume, quiet=quiet)
     final = result.history[-1] if result.history else {}
     plot = plots.plot_history(result.history, pathlib.Path(workdir) / "curves.png")
+    perplexity = (
+        f", test perplexity {final['test_perplexity']:.4g}" if "test_perplexity" in final else ""
+    )
     print(
-        f"{result.spec.label}: test error {final.get('test_error', float('nan')) * 100:.2f}% "
-        f"after {final.get('effective_epochs', 0):.1f} effective epochs; "
+        f"{result.spec.label}: test error {final.get('test_error', float('nan')) * 100:.2f}%"
+        f"{perplexity} after {final.get('effective_epochs', 0):.1f} effective epochs; "
         f"metrics {workdir}/metrics.jsonl, plot {plot}"
     )
     return 0

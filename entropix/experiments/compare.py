@@ -48,7 +48,7 @@ def diagnostics(result: trainer.TrainResult, config: Mapping[str, Any]) -> dict[
 
     count = int(config.get("diagnostics_examples", 512))
     ds, model = result.dataset, result.model
-    inputs, labels = jnp.asarray(ds.x_train[:count]), jnp.asarray(ds.y_train[:count])
+    inputs, labels = trainer.diagnostic_batch(config, ds, count)
     state = result.model_state
 
     def loss_fn(params, batch):
@@ -89,13 +89,24 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def format_table(rows: list[dict[str, Any]], num_seeds: int) -> str:
+PERPLEXITY_COLUMN = ("test_perplexity", "test perplexity", 1.0)
+
+
+def columns_of(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple:
+    """The table's columns: language models add the test perplexity after the test error."""
+    records = [r for rs in runs.values() for r in rs]
+    if records and all("test_perplexity" in r for r in records):
+        return (COLUMNS[0], PERPLEXITY_COLUMN, *COLUMNS[1:])
+    return COLUMNS
+
+
+def format_table(rows: list[dict[str, Any]], num_seeds: int, columns=COLUMNS) -> str:
     """Markdown table of mean ± std over seeds."""
-    header = "| optimizer | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
+    header = "| optimizer | " + " | ".join(title for _, title, _ in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
     for row in rows:
         cells = []
-        for key, _, scale in COLUMNS:
+        for key, _, scale in columns:
             mean, std = row[key]
             cells.append(
                 f"{mean * scale:.3g} ± {std * scale:.2g}"
@@ -182,20 +193,21 @@ def compare(
                 final.update(local_energy=float("nan"), top_eigenvalue=float("nan"))
             runs.setdefault(label, []).append(final)
             histories.setdefault(label, []).append(result.history)
+    columns = columns_of(runs)
     rows = [
-        {"optimizer": label, **{k: _mean_std([r[k] for r in rs]) for k, _, _ in COLUMNS}}
+        {"optimizer": label, **{k: _mean_std([r[k] for r in rs]) for k, _, _ in columns}}
         for label, rs in runs.items()
     ]
-    table = format_table(rows, len(seeds))
+    table = format_table(rows, len(seeds), columns)
     plot_path = None
     if path is not None:
         (path / "compare.md").write_text(table + "\n")
         with open(path / "compare.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(
-                ["optimizer", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")]]
+                ["optimizer", *[f"{k}_{s}" for k, _, _ in columns for s in ("mean", "std")]]
             )
             for row in rows:
-                writer.writerow([row["optimizer"], *[v for k, _, _ in COLUMNS for v in row[k]]])
+                writer.writerow([row["optimizer"], *[v for k, _, _ in columns for v in row[k]]])
         plot_path = plot_curves(histories, path / "curves.png")
     return Comparison(rows, runs, histories, table, plot_path)

@@ -38,6 +38,9 @@ def experiment(
     config.model = model
     config.model_kwargs = ml_collections.ConfigDict(model_kwargs or {})
     config.batch_size = batch_size
+    config.seq_len = 0  # > 0: a language model trained on BPTT windows of this length
+    config.eval_batch_size = 10  # parallel streams when evaluating a language model
+    config.augment = "none"  # on-device image augmentation: none, flip, crop, flip_crop
     config.budget_epochs = float(budget_epochs)
     config.eval_every_epochs = float(eval_every_epochs)
     config.train_eval_examples = 10_000

@@ -23,7 +23,7 @@ def load_run(workdir: pathlib.Path, dataset=None):
     restored = checkpoints.restore_latest(manager, like)
     if restored is None:
         raise FileNotFoundError(f"no complete checkpoint in {workdir / 'checkpoints'}.")
-    _, (params, model_state, opt_state, _) = restored
+    _, (params, model_state, opt_state, _, _) = restored
     weights, state = trainer.evaluation_weights(setup.spec, params, model_state, opt_state)
     return config, setup, weights, state
 
@@ -49,7 +49,7 @@ def report(
     workdir = pathlib.Path(workdir)
     config, setup, params, state = load_run(workdir, dataset)
     ds, model = setup.dataset, setup.model
-    batch = (jnp.asarray(ds.x_train[:examples]), jnp.asarray(ds.y_train[:examples]))
+    batch = trainer.diagnostic_batch(config, ds, examples)
 
     def loss_fn(p, b):
         logits = model.apply({"params": p, **state}, b[0], train=False)

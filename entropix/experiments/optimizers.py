@@ -7,7 +7,9 @@ Parle's law takes ``steps_per_epoch="auto"``.
 A config entry is a mapping with ``name`` plus the factory's own keyword arguments, and a few
 runner keys: ``num_replicas`` (replica methods), ``lr_drops`` / ``lr_factor`` (step decay of
 the learning rate at the given *effective epochs*), ``split_data`` (fraction of the training set
-each replica sees), ``model_kwargs`` (model overrides for this optimizer, e.g. its dropout).
+each replica sees), ``clip_norm`` (clip the gradient to this global norm before the optimizer,
+as Zaremba et al. did for the PTB LSTM), ``model_kwargs`` (model overrides for this optimizer,
+e.g. its dropout).
 Every optimizer runs in its step form: one gradient per ``update``.
 """
 
@@ -29,6 +31,7 @@ RUNNER_KEYS = (
     "split_data",
     "label",
     "model_kwargs",
+    "clip_norm",
 )
 
 
@@ -189,6 +192,8 @@ def build_optimizer(
             steps_per_epoch / outer_length,
         )
     transform = entry.factory(**kwargs)
+    if config.get("clip_norm"):
+        transform = optax.chain(optax.clip_by_global_norm(float(config["clip_norm"])), transform)
     round_length = outer_length * max(1, -(-min_round_length // outer_length))
     num_replicas = int(config.get("num_replicas", 3)) if entry.replicas else 0
     if entry.replicas and num_replicas < 1:

@@ -1,11 +1,14 @@
-"""The training loop: any optimizer, any classification benchmark, checkpoints and metrics.
+"""The training loop: any optimizer, classification or language model, checkpoints and metrics.
 
 Training runs in *rounds*: one jitted call performs ``round_length`` optimizer updates (a
 ``lax.scan`` of train steps, vmapped over replicas for the replica methods) on minibatches
-gathered on the device from the training set. Rounds end on outer-step boundaries, so the
-weights to evaluate — the anchor of a local-entropy method, the replica mean of a replica
-method — are always well defined. Progress is counted in gradient evaluations per replica and
-reported in *effective epochs* (gradient evaluations / minibatches per epoch).
+gathered on the device from the training set (images/features, optionally augmented on the
+device), or on consecutive BPTT windows of a token stream with the recurrent state carried
+from window to window (``seq_len > 0``, see :mod:`entropix.experiments.sequences`). Rounds
+end on outer-step boundaries, so the weights to evaluate — the anchor of a local-entropy
+method, the replica mean of a replica method — are always well defined. Progress is counted in
+gradient evaluations per replica and reported in *effective epochs* (gradient evaluations /
+minibatches, or BPTT windows, per epoch).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import optax
 
 from entropix._src import loop
 from entropix.experiments import optimizers as optimizer_registry
+from entropix.experiments import sequences
 from entropix.experiments.metrics_log import MetricsLog
 
 AXIS = "replicas"
@@ -80,8 +84,11 @@ def build_model(name: str, model_kwargs: Mapping[str, Any], num_classes: int):
         kwargs["features"] = tuple(kwargs.get("features", (100, 100)))
         return models.MLP(num_classes=num_classes, **kwargs)
     factory = models.get_model_factory(name)
-    if "num_classes" in inspect.signature(factory).parameters:
+    parameters = inspect.signature(factory).parameters
+    if "num_classes" in parameters:
         kwargs.setdefault("num_classes", num_classes)
+    if "vocab_size" in parameters:
+        kwargs.setdefault("vocab_size", num_classes)
     return models.get_model(name, **kwargs)
 
 
@@ -98,19 +105,64 @@ def load_data(config: Mapping[str, Any]):
 
 
 def cross_entropy(logits, labels):
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
+    """Mean cross-entropy over every leading position (examples, or examples × tokens)."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
+
+
+def _augmenter(name: str, sample_shape: tuple[int, ...]) -> Callable | None:
+    """The on-device augmentation ``augment(key, images)`` named by ``augment`` (None: none)."""
+    from entropix import data
+
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augment={name!r}; valid: {', '.join(AUGMENTATIONS)}.")
+    if name == "none":
+        return None
+    if len(sample_shape) != 3:
+        raise ValueError(
+            f"augment={name!r} needs images (H, W, C); the inputs have shape {sample_shape}."
+        )
+
+    def augment(key, images):
+        flip_key, crop_key = jax.random.split(key)
+        if "flip" in name:
+            images = data.random_flip(flip_key, images)
+        if "crop" in name:
+            images = data.random_crop(crop_key, images, padding=4)
+        return images
+
+    return augment
 
 
 class Setup(NamedTuple):
-    """Everything a run needs besides its mutable state."""
+    """Everything a run needs besides its mutable state.
+
+    Attributes:
+      model: the Flax module.
+      dataset: the host dataset.
+      spec: the optimizer spec.
+      steps_per_epoch: minibatches (or BPTT windows) per epoch.
+      train_arrays: host arrays the rounds gather batches from (uploaded once per run).
+      schedule: ``schedule(seed, first_step, num_steps)`` → the round's per-step inputs
+        (minibatch indices, or windows and state resets), stacked over replicas.
+      round_fn: the jitted round ``(state, arrays, schedule, rngs) -> (state, loss, finite)``.
+      evaluate: ``evaluate(weights, model_state)`` → metrics of the evaluation weights.
+      sample_input: one input batch of the model (for ``init``).
+      initial_hidden: the zero recurrent state of one model (``{}`` for classifiers).
+    """
 
     model: Any
     dataset: Any
     spec: optimizer_registry.OptimizerSpec
     steps_per_epoch: int
-    pools: list[np.ndarray]
+    train_arrays: tuple[np.ndarray, np.ndarray]
+    schedule: Callable
     round_fn: Callable
-    eval_fn: Callable
+    evaluate: Callable
+    sample_input: Any
+    initial_hidden: Any
 
 
 def _train_loss(model, has_state):
@@ -128,39 +180,41 @@ def _train_loss(model, has_state):
     return loss
 
 
-def _round_fn(model, has_state, transform, num_replicas):
+def _round_fn(model, has_state, transform, num_replicas, augment=None):
     loss = _train_loss(model, has_state)
 
     def step(carry, inputs):
-        params, model_state, opt_state, x_train, y_train = carry
+        params, model_state, opt_state, hidden, x_train, y_train = carry
         indices, rng = inputs
-        batch = (x_train[indices], y_train[indices])
+        batch_inputs = x_train[indices]
+        if augment is not None:
+            batch_inputs = augment(jax.random.fold_in(rng, 1), batch_inputs)
         (value, model_state), grads = jax.value_and_grad(loss, has_aux=True)(
-            params, model_state, batch, rng
+            params, model_state, (batch_inputs, y_train[indices]), rng
         )
         updates, opt_state = transform.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, model_state, opt_state, x_train, y_train), value
+        return (params, model_state, opt_state, hidden, x_train, y_train), value
 
-    def run(params, model_state, opt_state, x_train, y_train, indices, rngs):
-        carry = (params, model_state, opt_state, x_train, y_train)
-        (params, model_state, opt_state, _, _), losses = jax.lax.scan(step, carry, (indices, rngs))
+    def run(state, arrays, schedule, rngs):
+        carry = (*state, *arrays)
+        carry, losses = jax.lax.scan(step, carry, (*schedule, rngs))
+        params, model_state, opt_state, hidden = carry[:4]
         finite = jnp.all(jnp.isfinite(losses))
         for leaf in jax.tree.leaves(params):
             finite &= jnp.all(jnp.isfinite(leaf))
-        return params, model_state, opt_state, jnp.mean(losses), finite
+        return (params, model_state, opt_state, hidden), jnp.mean(losses), finite
 
     if num_replicas:
-        run = jax.vmap(run, in_axes=(0, 0, 0, None, None, 0, 0), axis_name=AXIS)
-    return jax.jit(run, donate_argnums=(0, 1, 2))
+        run = jax.vmap(run, in_axes=(0, None, 0, 0), axis_name=AXIS)
+    return jax.jit(run, donate_argnums=(0,))
 
 
 def _eval_fn(model):
     @jax.jit
     def chunk_sums(params, model_state, inputs, labels):
         logits = model.apply({"params": params, **model_state}, inputs, train=False)
-        log_probs = jax.nn.log_softmax(logits)
-        nll = -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+        nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return jnp.sum(nll), jnp.sum(jnp.argmax(logits, -1) != labels)
 
     def evaluate(params, model_state, inputs, labels, chunk=2048):
@@ -216,55 +270,165 @@ def minibatch_indices(pool, seed, replica, first_step, num_steps, batch_size):
 
 
 def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None) -> Setup:
-    """Builds model, data pools, optimizer and the compiled round/eval functions."""
+    """Builds model, data schedule, optimizer and the compiled round/eval functions."""
     dataset = dataset if dataset is not None else load_data(config)
     batch_size = int(config["batch_size"])
-    steps_per_epoch = max(1, dataset.num_train // batch_size)
+    language_model = sequences.is_language_model(config)
     model_kwargs = {
         **dict(config.get("model_kwargs") or {}),
         **dict(optimizer.get("model_kwargs") or {}),
     }
     model = build_model(config["model"], model_kwargs, dataset.num_classes)
+    sequences.check_task(config, dataset, model)
+    if language_model:
+        seq_len = int(config["seq_len"])
+        from entropix import data
+
+        train_arrays = tuple(
+            np.asarray(a)
+            for a in data.language_model_batches(
+                dataset.x_train, dataset.y_train, batch_size, seq_len
+            )
+        )
+        steps_per_epoch = len(train_arrays[0])
+        sample_input = jnp.zeros((1, seq_len), jnp.int32)
+    else:
+        train_arrays = (dataset.x_train, dataset.y_train)
+        steps_per_epoch = max(1, dataset.num_train // batch_size)
+        sample_input = jnp.asarray(dataset.x_train[:1])
     spec = optimizer_registry.build_optimizer(
         optimizer,
         steps_per_epoch=steps_per_epoch,
         min_round_length=int(config.get("min_round_length", 10)),
         seed=int(config["seed"]),
     )
-    pools = _pools(dataset.num_train, spec, int(config["seed"]))
-    if min(len(p) for p in pools) < batch_size:
-        raise ValueError(
-            f"batch_size={batch_size} exceeds the examples available to a replica "
-            f"({min(len(p) for p in pools)})."
-        )
-    has_state = bool(model_state_shapes(model, dataset))
+    has_state = bool(model_state_shapes(model, sample_input))
+    if language_model:
+        if has_state:
+            raise ValueError("language models with BatchNorm statistics are not supported.")
+        pools = sequences.window_pools(steps_per_epoch, spec.num_replicas, spec.split_data)
+        schedule = _window_schedule(pools, spec.num_replicas)
+        round_fn = sequences.round_fn(model, spec.transform, spec.num_replicas)
+        initial_hidden = model.initial_carry(len(train_arrays[0][0]))
+    else:
+        pools = _pools(dataset.num_train, spec, int(config["seed"]))
+        if min(len(p) for p in pools) < batch_size:
+            raise ValueError(
+                f"batch_size={batch_size} exceeds the examples available to a replica "
+                f"({min(len(p) for p in pools)})."
+            )
+        schedule = _minibatch_schedule(pools, batch_size, spec.num_replicas)
+        augment = _augmenter(str(config.get("augment", "none")), dataset.x_train.shape[1:])
+        round_fn = _round_fn(model, has_state, spec.transform, spec.num_replicas, augment)
+        initial_hidden = {}
     return Setup(
         model=model,
         dataset=dataset,
         spec=spec,
         steps_per_epoch=steps_per_epoch,
-        pools=pools,
-        round_fn=_round_fn(model, has_state, spec.transform, spec.num_replicas),
-        eval_fn=_eval_fn(model),
+        train_arrays=train_arrays,
+        schedule=schedule,
+        round_fn=round_fn,
+        evaluate=_evaluator(config, dataset, model, language_model),
+        sample_input=sample_input,
+        initial_hidden=initial_hidden,
     )
 
 
+def _minibatch_schedule(pools, batch_size, num_replicas):
+    def schedule(seed, first_step, num_steps):
+        indices = np.stack(
+            [
+                minibatch_indices(pool, seed, r, first_step, num_steps, batch_size)
+                for r, pool in enumerate(pools)
+            ]
+        )
+        return (indices if num_replicas else indices[0],)
+
+    return schedule
+
+
+def _window_schedule(pools, num_replicas):
+    def schedule(seed, first_step, num_steps):
+        del seed  # the windows of a stream are read in order
+        per_pool = [sequences.window_schedule(pool, first_step, num_steps) for pool in pools]
+        windows, resets = (np.stack(parts) for parts in zip(*per_pool, strict=True))
+        return (windows, resets) if num_replicas else (windows[0], resets[0])
+
+    return schedule
+
+
+def _evaluator(config, dataset, model, language_model):
+    """``evaluate(weights, model_state)`` → train/test (and validation) metrics."""
+    train_eval = int(config.get("train_eval_examples", 5000))
+    if not language_model:
+        eval_fn = _eval_fn(model)
+        train_part = slice(0, train_eval)
+
+        def evaluate(weights, state):
+            train_loss, train_error = eval_fn(
+                weights, state, dataset.x_train[train_part], dataset.y_train[train_part]
+            )
+            test_loss, test_error = eval_fn(weights, state, dataset.x_test, dataset.y_test)
+            return dict(
+                train_eval_loss=train_loss,
+                train_error=train_error,
+                test_loss=test_loss,
+                test_error=test_error,
+            )
+
+        return evaluate
+
+    eval_fn = sequences.eval_fn(model)
+    batch, seq_len = int(config.get("eval_batch_size") or 10), int(config["seq_len"])
+    streams = {
+        "train": (dataset.x_train[:train_eval], dataset.y_train[:train_eval]),
+        "test": (dataset.x_test, dataset.y_test),
+    }
+    if getattr(dataset, "x_valid", None) is not None and len(dataset.x_valid):
+        streams["valid"] = (dataset.x_valid, dataset.y_valid)
+    windows = {k: sequences.windows(x, y, batch, seq_len) for k, (x, y) in streams.items()}
+
+    def evaluate(weights, state):
+        record = {}
+        for split, stream in windows.items():
+            loss, error = eval_fn(weights, state, stream)
+            prefix = "train_eval" if split == "train" else split
+            record[f"{prefix}_loss"] = loss
+            record[f"{split}_error"] = error
+            record[f"{split}_perplexity"] = math.exp(min(loss, 700.0))
+        return record
+
+    return evaluate
+
+
+def diagnostic_batch(config: Mapping[str, Any], dataset, count: int):
+    """The training batch of the landscape diagnostics: ``count`` examples, or ``count``
+    sequences of ``seq_len`` tokens read from a zero state for a language model."""
+    if sequences.is_language_model(config):
+        return sequences.sequences(dataset.x_train, dataset.y_train, count, int(config["seq_len"]))
+    return jnp.asarray(dataset.x_train[:count]), jnp.asarray(dataset.y_train[:count])
+
+
 def init_state(s: Setup, seed: int):
-    """Initial (params, model_state, opt_state) with replicas stacked on a leading axis."""
-    sample = jnp.asarray(s.dataset.x_train[:1])
-    variables = s.model.init(jax.random.PRNGKey(seed), sample, train=False)
+    """Initial ``(params, model_state, opt_state, hidden)``, replicas stacked on a leading axis.
+
+    ``hidden`` is the recurrent state carried between BPTT windows (``{}`` for classifiers).
+    """
+    variables = s.model.init(jax.random.PRNGKey(seed), s.sample_input, train=False)
     params = variables["params"]
     model_state = {k: v for k, v in variables.items() if k != "params"}
+    hidden = s.initial_hidden
     if s.spec.num_replicas:
         stack = lambda t: jax.tree.map(  # noqa: E731
             lambda x: jnp.stack([x] * s.spec.num_replicas), t
         )
-        params, model_state = stack(params), stack(model_state)
+        params, model_state, hidden = stack(params), stack(model_state), stack(hidden)
         opt_state = jax.vmap(s.spec.transform.init)(params)
     else:
         opt_state = s.spec.transform.init(params)
     # Some optimizer states alias the params (SAM caches them); rounds donate every buffer.
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), (params, model_state, opt_state))
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), (params, model_state, opt_state, hidden))
 
 
 def train(
@@ -302,14 +466,13 @@ def train(
     path = check_workdir(workdir) if workdir is not None else None
     s = setup(config, optimizer, dataset)
     spec = s.spec
-    batch_size = int(config["batch_size"])
     budget = float(config["budget_epochs"]) * s.steps_per_epoch
     num_rounds = max(1, math.ceil(budget / spec.round_length))
     eval_every = max(
         1, round(float(config["eval_every_epochs"]) * s.steps_per_epoch / spec.round_length)
     )
     checkpoint_every = int(config.get("checkpoint_every_rounds", 0) or 0)
-    params, model_state, opt_state = init_state(s, seed)
+    state = init_state(s, seed)
     first_round = 0
     # Running train-loss sum/count since the last evaluation and skipped rounds: checkpointed,
     # so a resumed run reports exactly what an uninterrupted one does.
@@ -320,17 +483,14 @@ def train(
 
         manager = checkpoints.manager(path / "checkpoints")
         if resume:
-            like = (params, model_state, opt_state, np.zeros(3))
-            restored = checkpoints.restore_latest(manager, like)
+            restored = checkpoints.restore_latest(manager, (*state, np.zeros(3)))
             if restored is not None:
-                first_round, (params, model_state, opt_state, counters) = restored
+                first_round, (*state, counters) = restored
+                state = tuple(state)
                 loss_sum, loss_count, skipped = (float(c) for c in counters)
     log = MetricsLog(path)
-    x_train = jnp.asarray(s.dataset.x_train)
-    y_train = jnp.asarray(s.dataset.y_train)
-    train_eval = slice(0, int(config.get("train_eval_examples", 5000)))
+    train_arrays = tuple(jnp.asarray(a) for a in s.train_arrays)
     dropout_key = jax.random.PRNGKey(seed + 1)
-    num_replicas = max(1, spec.num_replicas)
     progress = _progress(num_rounds, first_round, quiet, spec.label)
     start_time = time.perf_counter()
     last_round = (
@@ -340,32 +500,21 @@ def train(
     )
     for round_index in range(first_round, last_round):
         first_step = round_index * spec.round_length
-        indices = np.stack(
-            [
-                minibatch_indices(s.pools[r], seed, r, first_step, spec.round_length, batch_size)
-                for r in range(num_replicas)
-            ]
-        )
+        schedule = tuple(jnp.asarray(a) for a in s.schedule(seed, first_step, spec.round_length))
         rngs = _step_keys(dropout_key, first_step, spec.round_length, spec.num_replicas)
-        if not spec.num_replicas:
-            indices = indices[0]
-        previous = (params, model_state, opt_state) if config.get("skip_nonfinite") else None
-        if previous is not None:
-            previous = jax.tree.map(jnp.copy, previous)
-        params, model_state, opt_state, loss, finite = s.round_fn(
-            params, model_state, opt_state, x_train, y_train, jnp.asarray(indices), rngs
-        )
+        previous = jax.tree.map(jnp.copy, state) if config.get("skip_nonfinite") else None
+        state, loss, finite = s.round_fn(state, train_arrays, schedule, rngs)
         if not bool(jnp.all(finite)):
             if previous is None:
                 raise NonFiniteError(_nonfinite_message(round_index, spec, manager))
-            params, model_state, opt_state = previous
+            state = previous
             skipped += 1
         else:
             loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
         done = round_index + 1
         if done % eval_every == 0 or done == num_rounds:
-            weights, state = evaluation_weights(spec, params, model_state, opt_state)
-            record = _evaluate(s, weights, state, train_eval)
+            weights, weights_state = evaluation_weights(spec, *state[:3])
+            record = s.evaluate(weights, weights_state)
             grad_evals = done * spec.round_length
             record.update(
                 optimizer=spec.label,
@@ -386,7 +535,7 @@ def train(
             from entropix.experiments import checkpoints
 
             counters = np.array([loss_sum, loss_count, skipped], np.float64)
-            checkpoints.save(manager, done, (params, model_state, opt_state, counters))
+            checkpoints.save(manager, done, (*state, counters))
         progress.update(1)
     progress.close()
     if manager is not None:
@@ -395,8 +544,8 @@ def train(
         (path / "config.json").write_text(
             json.dumps({"config": _jsonable(config), "optimizer": _jsonable(optimizer)}, indent=2)
         )
-    weights, state = evaluation_weights(spec, params, model_state, opt_state)
-    return TrainResult(log.records, weights, state, s.model, s.dataset, spec)
+    weights, weights_state = evaluation_weights(spec, *state[:3])
+    return TrainResult(log.records, weights, weights_state, s.model, s.dataset, spec)
 
 
 def _step_keys(key, first_step, length, num_replicas):
@@ -411,27 +560,13 @@ def _step_keys(key, first_step, length, num_replicas):
     )
 
 
-def model_state_shapes(model, dataset) -> dict:
+def model_state_shapes(model, sample_input) -> dict:
     """The model's non-parameter collections (empty for models without BatchNorm)."""
     shapes = jax.eval_shape(
         lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
-        jax.ShapeDtypeStruct((1, *dataset.x_train.shape[1:]), dataset.x_train.dtype),
+        jax.ShapeDtypeStruct(sample_input.shape, sample_input.dtype),
     )
     return {k: v for k, v in shapes.items() if k != "params"}
-
-
-def _evaluate(s: Setup, weights, state, train_eval):
-    ds = s.dataset
-    train_loss, train_error = s.eval_fn(
-        weights, state, ds.x_train[train_eval], ds.y_train[train_eval]
-    )
-    test_loss, test_error = s.eval_fn(weights, state, ds.x_test, ds.y_test)
-    return dict(
-        train_eval_loss=train_loss,
-        train_error=train_error,
-        test_loss=test_loss,
-        test_error=test_error,
-    )
 
 
 def _nonfinite_message(round_index, spec, manager):

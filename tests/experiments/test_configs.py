@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from entropix.data import Dataset
+from entropix.data import Dataset, char_dataset
 from entropix.experiments import train
 from entropix.experiments.trainer import build_model
 
@@ -19,10 +19,12 @@ INPUT_SHAPES = {
     "svhn_cropped": (32, 32, 3),
     "mnist1d": (40,),
 }
+TOKEN_STREAMS = ("ptb", "text", "tiny_shakespeare")
 # Each config's network is built (with every optimizer's model overrides) but the round runs
 # on a tiny MLP: compiling the papers' convnets would cost minutes on CPU, and their forward
 # passes, shapes and parameter counts are tested in tests/models.
 TINY_MODEL = dict(model="mlp", model_kwargs={"features": (8,)})
+TINY_LANGUAGE_MODEL = dict(model="char-lstm", model_kwargs={"hidden_size": 8}, seq_len=5)
 
 
 def load(path):
@@ -35,13 +37,16 @@ def load(path):
 def cases():
     for path in sorted(CONFIGS.glob("*.py")):
         module = load(path)
-        rows = getattr(module, "ROWS", None)
+        rows = getattr(module, "ALL_ROWS", None) or getattr(module, "ROWS", None)
         for row in rows or [None]:
             yield pytest.param(path, row, id=f"{path.stem}:{row}" if row else path.stem)
 
 
 def tiny_dataset(name, num_classes, batch_size):
     rng = np.random.default_rng(0)
+    if name in TOKEN_STREAMS:
+        text = "".join(rng.choice(list("abcdefghij "), 2000))
+        return char_dataset(text, name=name)
     shape = INPUT_SHAPES[name]
     n = 8 * batch_size  # 25% shards (thesis_table5_2:n6_quarter) still hold a batch
     x = rng.normal(size=(n, *shape)).astype(np.float32)
@@ -54,7 +59,9 @@ def test_config_runs_one_round_of_each_optimizer(path, row):
     module = load(path)
     config = module.get_config(row) if row else module.get_config()
     config = config.to_dict()
-    assert config["dataset"] in INPUT_SHAPES, config["dataset"]
+    language_model = config["dataset"] in TOKEN_STREAMS
+    assert language_model or config["dataset"] in INPUT_SHAPES, config["dataset"]
+    assert language_model == (config["seq_len"] > 0)
     assert module.__doc__ and ("Published" in module.__doc__ or "Expected" in module.__doc__)
     num_classes = 100 if config["dataset"] == "cifar100" else 10
     batch_size = 4
@@ -68,10 +75,12 @@ def test_config_runs_one_round_of_each_optimizer(path, row):
         budget_epochs=1e-6,  # a single round
         eval_every_epochs=1.0,
         min_round_length=1,
-        **TINY_MODEL,
+        **(TINY_LANGUAGE_MODEL if language_model else TINY_MODEL),
     )
     for optimizer in optimizers:
         optimizer = {k: v for k, v in optimizer.items() if k != "model_kwargs"}
         result = train(config, optimizer, quiet=True, dataset=dataset)
         record = result.history[-1]
         assert record["round"] == 1 and np.isfinite(record["test_loss"]), optimizer["name"]
+        if language_model:
+            assert record["test_perplexity"] == pytest.approx(np.exp(record["test_loss"]))

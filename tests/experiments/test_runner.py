@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -291,3 +292,30 @@ def test_cli_killed_run_resumes_to_the_same_result(tmp_path):
     for key in ("test_loss", "test_error", "train_eval_loss", "train_loss"):
         assert final_resumed[key] == pytest.approx(final_straight[key], rel=1e-6), key
     assert (killed / "metrics.jsonl").read_text().count("\n") > lines_at_kill
+
+
+def tiny_images(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :, :4].mean(axis=(1, 2, 3)) > x[:, :, 4:].mean(axis=(1, 2, 3))).astype(np.int32)
+    return Dataset("images", x, y, x[:16], y[:16], 2)
+
+
+def test_augmentation_runs_on_device_and_changes_the_minibatches():
+    images = tiny_images()
+    config = {**CONFIG, "dataset": "images", "batch_size": 8, "budget_epochs": 2.0}
+    sgd = dict(name="sgd", learning_rate=0.1)
+    plain = train(config, sgd, quiet=True, dataset=images)
+    again = train({**config, "augment": "none"}, sgd, quiet=True, dataset=images)
+    flipped = train({**config, "augment": "flip_crop"}, sgd, quiet=True, dataset=images)
+    leaves = lambda r: np.concatenate([np.ravel(x) for x in jax.tree.leaves(r.params)])  # noqa: E731
+    np.testing.assert_array_equal(leaves(plain), leaves(again))
+    assert np.max(np.abs(leaves(plain) - leaves(flipped))) > 1e-3
+    assert np.isfinite(flipped.history[-1]["test_loss"])
+
+
+def test_augmentation_names_and_inputs_are_checked():
+    with pytest.raises(ValueError, match="unknown augment='mirror'; valid: none, flip"):
+        train({**CONFIG, "augment": "mirror"}, dict(name="sgd"), quiet=True, dataset=DATA)
+    with pytest.raises(ValueError, match=r"needs images \(H, W, C\)"):
+        train({**CONFIG, "augment": "flip"}, dict(name="sgd"), quiet=True, dataset=DATA)
