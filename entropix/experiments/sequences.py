@@ -96,22 +96,18 @@ def _unroll(model, params, model_state, tokens, hidden, *, train, rng=None):
     )
 
 
-def token_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """Mean next-token cross-entropy (nats) over every position."""
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+def train_step(model, transform) -> Callable:
+    """The scan body of a round: one update on the next window, carrying the recurrent state.
 
-
-def round_fn(model, transform, num_replicas: int) -> Callable:
-    """One jitted round of updates on consecutive windows, carrying the recurrent state.
-
-    ``run((params, model_state, opt_state, hidden), (x_windows, y_windows), (windows, resets),
-    rngs) -> (state, mean loss, finite)``; vmapped over replicas when ``num_replicas``.
+    Carry ``(params, model_state, opt_state, hidden, x_windows, y_windows)``, per-step inputs
+    ``(window, reset, rng)``; the training loop compiles it into rounds.
     """
+    from entropix.models import cross_entropy_loss
 
     def loss(params, model_state, batch, rng, hidden):
         inputs, targets = batch
         logits, hidden = _unroll(model, params, model_state, inputs, hidden, train=True, rng=rng)
-        return token_cross_entropy(logits, targets), hidden
+        return cross_entropy_loss(logits, targets), hidden
 
     def step(carry, inputs):
         params, model_state, opt_state, hidden, x_windows, y_windows = carry
@@ -126,18 +122,7 @@ def round_fn(model, transform, num_replicas: int) -> Callable:
         hidden = jax.lax.stop_gradient(hidden)  # truncated BPTT: no gradient into the past
         return (params, model_state, opt_state, hidden, x_windows, y_windows), value
 
-    def run(state, arrays, schedule, rngs):
-        carry = (*state, *arrays)
-        carry, losses = jax.lax.scan(step, carry, (*schedule, rngs))
-        params, model_state, opt_state, hidden = carry[:4]
-        finite = jnp.all(jnp.isfinite(losses))
-        for leaf in jax.tree.leaves(params):
-            finite &= jnp.all(jnp.isfinite(leaf))
-        return (params, model_state, opt_state, hidden), jnp.mean(losses), finite
-
-    if num_replicas:
-        run = jax.vmap(run, in_axes=(0, None, 0, 0), axis_name="replicas")
-    return jax.jit(run, donate_argnums=(0,))
+    return step
 
 
 def eval_fn(model) -> Callable:

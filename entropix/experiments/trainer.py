@@ -106,7 +106,9 @@ def load_data(config: Mapping[str, Any]):
 
 def cross_entropy(logits, labels):
     """Mean cross-entropy over every leading position (examples, or examples × tokens)."""
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+    from entropix.models import cross_entropy_loss
+
+    return cross_entropy_loss(logits, labels)
 
 
 AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
@@ -180,7 +182,28 @@ def _train_loss(model, has_state):
     return loss
 
 
-def _round_fn(model, has_state, transform, num_replicas, augment=None):
+def compile_round(step: Callable, num_replicas: int) -> Callable:
+    """Jits a round: ``lax.scan`` of ``step`` over the round's steps, vmapped over replicas.
+
+    ``step`` carries ``(params, model_state, opt_state, hidden, *train_arrays)``; the round is
+    ``run(state, train_arrays, schedule, rngs) -> (state, mean loss, finite)`` with ``state``
+    the first four and its buffers donated.
+    """
+
+    def run(state, arrays, schedule, rngs):
+        carry, losses = jax.lax.scan(step, (*state, *arrays), (*schedule, rngs))
+        state = tuple(carry[:4])
+        finite = jnp.all(jnp.isfinite(losses))
+        for leaf in jax.tree.leaves(state[0]):
+            finite &= jnp.all(jnp.isfinite(leaf))
+        return state, jnp.mean(losses), finite
+
+    if num_replicas:
+        run = jax.vmap(run, in_axes=(0, None, 0, 0), axis_name=AXIS)
+    return jax.jit(run, donate_argnums=(0,))
+
+
+def _classification_step(model, has_state, transform, augment=None):
     loss = _train_loss(model, has_state)
 
     def step(carry, inputs):
@@ -196,18 +219,7 @@ def _round_fn(model, has_state, transform, num_replicas, augment=None):
         params = optax.apply_updates(params, updates)
         return (params, model_state, opt_state, hidden, x_train, y_train), value
 
-    def run(state, arrays, schedule, rngs):
-        carry = (*state, *arrays)
-        carry, losses = jax.lax.scan(step, carry, (*schedule, rngs))
-        params, model_state, opt_state, hidden = carry[:4]
-        finite = jnp.all(jnp.isfinite(losses))
-        for leaf in jax.tree.leaves(params):
-            finite &= jnp.all(jnp.isfinite(leaf))
-        return (params, model_state, opt_state, hidden), jnp.mean(losses), finite
-
-    if num_replicas:
-        run = jax.vmap(run, in_axes=(0, None, 0, 0), axis_name=AXIS)
-    return jax.jit(run, donate_argnums=(0,))
+    return step
 
 
 def _eval_fn(model):
@@ -308,7 +320,7 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
             raise ValueError("language models with BatchNorm statistics are not supported.")
         pools = sequences.window_pools(steps_per_epoch, spec.num_replicas, spec.split_data)
         schedule = _window_schedule(pools, spec.num_replicas)
-        round_fn = sequences.round_fn(model, spec.transform, spec.num_replicas)
+        step = sequences.train_step(model, spec.transform)
         initial_hidden = model.initial_carry(len(train_arrays[0][0]))
     else:
         pools = _pools(dataset.num_train, spec, int(config["seed"]))
@@ -319,7 +331,7 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
             )
         schedule = _minibatch_schedule(pools, batch_size, spec.num_replicas)
         augment = _augmenter(str(config.get("augment", "none")), dataset.x_train.shape[1:])
-        round_fn = _round_fn(model, has_state, spec.transform, spec.num_replicas, augment)
+        step = _classification_step(model, has_state, spec.transform, augment)
         initial_hidden = {}
     return Setup(
         model=model,
@@ -328,7 +340,7 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
         steps_per_epoch=steps_per_epoch,
         train_arrays=train_arrays,
         schedule=schedule,
-        round_fn=round_fn,
+        round_fn=compile_round(step, spec.num_replicas),
         evaluate=_evaluator(config, dataset, model, language_model),
         sample_input=sample_input,
         initial_hidden=initial_hidden,
