@@ -8,13 +8,15 @@ Model: the ICLR'17 char-LSTM (2 × 128, one-hot characters), unrolled 50 steps, 
 streams, the LSTM state carried from window to window; gradients clipped to norm 5.
 Budget: 10 effective epochs (passes over the training windows) per replica.
 
-Expected (1 seed, measured on 2 CPU cores, ≈ 9 minutes for all five; test perplexity per
-character — lower is better): see ``EXPECTED`` below.
+Expected (seed 0, measured on 2 CPU cores; 5.8 minutes for all five, `entropix compare
+--config configs/char_lstm_compare.py`), test perplexity per character (lower is better) and
+next-character error: SGD + Nesterov 6.17 (42.5%), Parle (n = 3) 6.81 (41.1%), Entropy-SGD
+7.25 (46.2%), Adam 7.36 (45.8%), Entropy-Adam 8.39 (50.3%). Top Hessian eigenvalue of the
+training loss: ≈ 34 (Adam), 4.3 (SGD), 2.7–3 (Entropy-SGD/Adam), 1.4 (Parle). The budget is
+short: every method is still improving at 10 epochs.
 """
 
 from entropix.experiments.config_base import experiment
-
-EXPECTED = "filled in below from a measured run"
 
 
 def get_config():
