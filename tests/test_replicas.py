@@ -316,3 +316,15 @@ def test_replica_mean_under_vmap_compiles_without_a_replica_axis_reduction():
     mean = jax.jit(jax.vmap(lambda w: entropix.replica_mean(w, AXIS), axis_name=AXIS))
     assert "reduce" in jax.jit(lambda x: jnp.mean(x, 0)).lower(stacked).as_text()
     assert "reduce" not in mean.lower(stacked).as_text()
+
+
+def test_replica_mean_over_a_tuple_of_axes():
+    stacked = jax.random.normal(jax.random.PRNGKey(5), (2, 3, 4))  # (outer, inner, ...)
+
+    def nested(mean_fn):
+        inner = jax.vmap(lambda v: mean_fn(v, ("outer", "inner")), axis_name="inner")
+        return jax.vmap(inner, axis_name="outer")(stacked)
+
+    got, want = nested(entropix.replica_mean), nested(_pmean)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got[1, 2], stacked.reshape(6, 4).mean(0), rtol=1e-6)

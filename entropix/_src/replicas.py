@@ -28,7 +28,7 @@ from entropix._src import loop, schedules, validation
 Params = Any
 
 
-def replica_mean(tree: Params, axis_name: str) -> Params:
+def replica_mean(tree: Params, axis_name: str | tuple[str, ...]) -> Params:
     """Mean over the replica axis, with a clear error when the axis is not bound.
 
     Use it for the master/center weights of Parle, Elastic-SGD and rSGD, and for averaging
@@ -51,22 +51,23 @@ def replica_mean(tree: Params, axis_name: str) -> Params:
 
     Args:
       tree: this replica's pytree.
-      axis_name: name of the mapped replica axis.
+      axis_name: name of the mapped replica axis, or a tuple of names (e.g. a mesh axis of
+        devices and a ``vmap`` axis of replicas per device).
 
     Returns:
       The mean over replicas (identical on every replica).
     """
+    names = tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
+    manual = getattr(jax.sharding.get_abstract_mesh(), "manual_axes", ())
+    mesh_axes = tuple(name for name in names if name in manual)
     try:
-        if _is_manual_mesh_axis(axis_name):
-            return jax.lax.pmean(tree, axis_name)
-        return jax.tree.map(lambda leaf: _gathered_mean(leaf, axis_name), tree)
+        # A mean over several axes is the mean of the means over each (equal group sizes).
+        for name in names:
+            if name not in mesh_axes:
+                tree = jax.tree.map(lambda leaf, name=name: _gathered_mean(leaf, name), tree)
+        return jax.lax.pmean(tree, mesh_axes) if mesh_axes else tree
     except NameError as err:
         raise _unbound_axis_error(axis_name, err) from err
-
-
-def _is_manual_mesh_axis(axis_name: str) -> bool:
-    mesh = jax.sharding.get_abstract_mesh()
-    return axis_name in getattr(mesh, "manual_axes", ())
 
 
 def _gathered_mean(leaf: jax.Array, axis_name: str) -> jax.Array:
