@@ -6,10 +6,10 @@ Data: MNIST-1D (Greydanus 2020), generated offline by the ``mnist1d`` package (4
 gradient evaluations per replica (``budget_epochs`` effective epochs); replica methods run 3
 replicas vmapped on one device and are evaluated at the replica mean.
 
-``entropix compare`` runs all six (default config, ≈ 2 minutes on 2 CPU cores, 2 seeds);
+``entropix compare`` runs all six (default config, ≈ 1–2 minutes on 2 CPU cores, 2 seeds);
 ``entropix train`` runs Entropy-SGD alone (≈ 20 s). Expected test error (2 seeds, measured on
-2 CPU cores): Entropy-SGD ≈ 32.4%, Parle ≈ 32.5%, SAM ≈ 34.7%, SGD ≈ 35.2%, rSGD ≈ 36%,
-Adam ≈ 38.5%; Entropy-SGD and Parle also reach the lowest local energy and top Hessian
+2 CPU cores): Entropy-SGD ≈ 32.8%, Parle ≈ 33.0%, SAM ≈ 35.0%, SGD ≈ 35.2%, rSGD ≈ 36%,
+Adam ≈ 38%; Entropy-SGD and Parle also reach the lowest local energy and top Hessian
 eigenvalue (≈ 0.1–0.2 vs ≈ 0.9 for SGD).
 """
 
