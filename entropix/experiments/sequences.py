@@ -46,6 +46,11 @@ def check_task(config: Mapping[str, Any], dataset, model) -> None:
             f"dataset {dataset.name!r} is a token stream: set seq_len (the BPTT window, e.g. "
             "--config.seq_len=35) to train a language model on it."
         )
+    if is_language_model(config) and str(config.get("augment", "none")) != "none":
+        raise ValueError(
+            f"augment={config['augment']!r} transforms images; a language model reads tokens "
+            "(use augment='none')."
+        )
     if is_language_model(config) and not hasattr(model, "unroll"):
         raise ValueError(
             f"model {config['model']!r} has no `unroll(tokens, carry, train=...)` method; "
@@ -80,8 +85,8 @@ def window_schedule(pool: np.ndarray, first_step: int, num_steps: int):
     positions = (first_step + np.arange(num_steps)) % len(pool)
     current = pool[positions]
     previous = pool[(positions - 1) % len(pool)]
-    resets = (current != previous + 1) | (first_step + np.arange(num_steps) == 0)
-    return current.astype(np.int32), resets
+    # The state before a model's first step is zero already (it is initialised so).
+    return current.astype(np.int32), current != previous + 1
 
 
 def _unroll(model, params, model_state, tokens, hidden, *, train, rng=None):

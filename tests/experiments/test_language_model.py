@@ -203,6 +203,8 @@ def test_task_mismatches_are_named():
         train({**CONFIG, "model": "mlp", "model_kwargs": {}}, dict(name="sgd"), dataset=images)
     with pytest.raises(ValueError, match="set seq_len"):
         train({**CONFIG, "seq_len": 0}, dict(name="sgd"), dataset=DATA)
+    with pytest.raises(ValueError, match="augment='flip' transforms images"):
+        train({**CONFIG, "augment": "flip"}, dict(name="sgd"), dataset=DATA)
     with pytest.raises(ValueError, match="unroll"):
         train({**CONFIG, "model": "mlp", "model_kwargs": {}}, dict(name="sgd"), dataset=DATA)
 
