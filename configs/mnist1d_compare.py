@@ -51,7 +51,7 @@ def get_config():
                 learning_rate=0.05,
                 momentum=0.9,
                 nesterov=True,
-                coupling=0.01,
+                elastic_coupling=0.01,
                 num_replicas=3,
             ),
         ],

@@ -24,7 +24,7 @@ def get_config():
                 momentum=0.9,
                 nesterov=True,
                 num_replicas=3,
-                coupling=dict(
+                elastic_coupling=dict(
                     schedule="exponential",
                     initial_coupling=1e-3,
                     growth_rate=1e-3,

@@ -16,7 +16,17 @@ from entropix._src.local_entropy import (
     local_entropy,
     sgld_chain,
 )
-from entropix._src.loop import InnerRule, LocalEntropyState, anchor_params, two_loop
+from entropix._src.loop import (
+    HeatState,
+    InnerRule,
+    LocalEntropyState,
+    anchor_params,
+    is_outer_step,
+    outer_count_schedule,
+    outer_step_count,
+    two_loop,
+    two_loop_state,
+)
 from entropix._src.metrics import GradientAlignment, gradient_alignment, local_entropy_gradient
 from entropix._src.replicas import (
     ElasticCouplingState,
@@ -53,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ElasticCouplingState",
     "GradientAlignment",
+    "HeatState",
     "InnerRule",
     "LocalEntropyState",
     "SGLDChainResult",
@@ -75,10 +86,13 @@ __all__ = [
     "gradient_alignment",
     "heat",
     "hj",
+    "is_outer_step",
     "linear_scoping",
     "local_entropy",
     "local_entropy_gradient",
     "min_abs_gradient",
+    "outer_count_schedule",
+    "outer_step_count",
     "parle",
     "parle_scoping",
     "replica_mean",
@@ -88,4 +102,5 @@ __all__ = [
     "trivialization_order_parameter",
     "trivialized_sgd",
     "two_loop",
+    "two_loop_state",
 ]

@@ -112,7 +112,7 @@ def test_elastic_force_never_moves_the_master():
 def test_elastic_sgd_without_coupling_is_independent_sgd():
     params = stack([mlp_params(k) for k in range(3)])
     batches = make_batches(3, 5)
-    elastic, _ = run_replicas(entropix.elastic_sgd(0.1, coupling=0.0), params, batches, 5)
+    elastic, _ = run_replicas(entropix.elastic_sgd(0.1, elastic_coupling=0.0), params, batches, 5)
     sgd = optax.sgd(0.1, momentum=0.9, nesterov=True)
     for a in range(3):
         single, _ = run_single(
@@ -156,7 +156,7 @@ def consensus(effective_curvatures, centers, rho):
 def test_elastic_sgd_split_data_consensus_fixed_point():
     curvatures, centers, rho = [1.0, 2.0, 0.5], [1.0, -1.0, 3.0], 0.7
     run = quadratic_replicas(curvatures, centers)
-    final = run(entropix.elastic_sgd(0.1, coupling=rho), 600)
+    final = run(entropix.elastic_sgd(0.1, elastic_coupling=rho), 600)
     replicas, center = consensus(curvatures, centers, rho)
     np.testing.assert_allclose(final, replicas, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(final.mean(), center, rtol=1e-5, atol=1e-5)
@@ -195,7 +195,7 @@ def test_rsgd_center_update_is_coupling_free():
     batches = make_batches(4, 1)
     state_free = None
     for gamma, every in ((0.0, 1), (3.0, 1), (3.0, 2)):
-        opt = entropix.replicated_sgd(0.1, coupling=gamma, every=every)
+        opt = entropix.replicated_sgd(0.1, elastic_coupling=gamma, every=every)
         new_params, _ = run_replicas(opt, params, batches, 1)
         center = jax.tree.map(lambda p: p.mean(0), new_params)
         if state_free is None:
@@ -217,12 +217,12 @@ def test_rsgd_spread_decays_geometrically_and_periodic_coupling():
         return np.asarray(params - params.mean(0))
 
     deviation = np.asarray(start - start.mean(0))
-    k1 = spread_after(entropix.replicated_sgd(lr, coupling=gamma), 5)
+    k1 = spread_after(entropix.replicated_sgd(lr, elastic_coupling=gamma), 5)
     np.testing.assert_allclose(k1, (1 - lr * gamma) ** 5 * deviation, rtol=1e-5)
     # K = 2: coupling 2γ on even steps only, nothing on odd steps.
-    k2 = spread_after(entropix.replicated_sgd(lr, coupling=gamma, every=2), 3)
+    k2 = spread_after(entropix.replicated_sgd(lr, elastic_coupling=gamma, every=2), 3)
     np.testing.assert_allclose(k2, (1 - 2 * lr * gamma) ** 2 * deviation, rtol=1e-5)
-    single = spread_after(entropix.replicated_sgd(lr, coupling=gamma), 1)
+    single = spread_after(entropix.replicated_sgd(lr, elastic_coupling=gamma), 1)
     np.testing.assert_allclose(single, (1 - lr * gamma) * deviation, rtol=1e-5)
 
 

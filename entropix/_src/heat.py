@@ -11,33 +11,37 @@ it does not reduce the curvature of a quadratic (thesis Example 4.12).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import local_entropy as le
-from entropix._src import loop, validation
+from entropix._src import common, loop, validation
 
 
 def heat_rule(
     *,
-    num_inner_steps: int,
+    num_inner_steps: int | jax.Array,
     coupling: base.ScalarOrSchedule,
     weight_decay: float,
+    transform: base.GradientTransformation,
 ) -> loop.InnerRule:
     """The HEAT inner rule: average gradients taken at Gaussian perturbations of the anchor."""
+    transform = base.with_extra_args_support(transform)
 
     def reset(anchor):
-        return jax.tree.map(jnp.zeros_like, anchor), optax.EmptyState()
+        return jax.tree.map(jnp.zeros_like, anchor), transform.init(anchor)
 
     def place_walker(anchor, key, outer_count):
-        gamma = le.schedule_value(coupling, outer_count)
-        scale = jax.lax.rsqrt(jnp.asarray(gamma, jnp.float32))
-        return le.add_scaled_noise(anchor, scale, key)
+        gamma = common.schedule_value(coupling, outer_count)
+        scale = jax.lax.rsqrt(jnp.asarray(gamma, common.float_dtype()))
+        return common.add_scaled_noise(anchor, scale, key)
 
-    def step(grads, walker, anchor, average, inner_state, key, outer_count):
-        grads = le.add_weight_decay(grads, walker, weight_decay)
+    def step(grads, walker, anchor, average, inner_state, key, outer_count, **extra_args):
+        grads = common.add_weight_decay(grads, walker, weight_decay)
+        grads, inner_state = transform.update(grads, inner_state, walker, **extra_args)
         average = jax.tree.map(lambda m, g: m + g.astype(m.dtype) / num_inner_steps, average, grads)
         return place_walker(anchor, key, outer_count), average, inner_state
 
@@ -45,7 +49,7 @@ def heat_rule(
         del anchor, outer_count
         return average
 
-    return loop.InnerRule(reset, step, place_walker, outer_gradient)
+    return loop.InnerRule(reset, step, place_walker, outer_gradient, loop.HeatState)
 
 
 def heat(
@@ -58,6 +62,8 @@ def heat(
     weight_decay: float = 0.0,
     key: int | jax.Array = 0,
     compiled: bool = False,
+    inner_transform: base.GradientTransformation | None = None,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""HEAT: SGD on the average gradient at ``L`` Gaussian perturbations of the weights.
 
@@ -86,22 +92,34 @@ def heat(
       weight_decay: ℓ2 penalty added to each gradient.
       key: PRNG seed or key of the perturbations.
       compiled: compiled form (one update = one outer step with ``grad_fn``).
+      inner_transform: optax transformation applied to every gradient before it enters the
+        average, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``); ``None`` for none.
+      accumulator_dtype: dtype of the anchor, the gradient average and the outer state (e.g.
+        ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs``.
+      An ``optax.GradientTransformationExtraArgs`` whose state is a :class:`entropix.HeatState`.
 
     References:
       Chaudhari, Oberman, Osher, Soatto, Carlier, *Deep relaxation: partial differential
       equations for optimizing deep neural networks*, 2017, §6.1.3; thesis eq. (4.43).
     """
-    validation.check_static_int("num_inner_steps", num_inner_steps)
-    validation.check_positive("coupling", coupling)
+    num_inner_steps = validation.check_count("num_inner_steps", num_inner_steps)
+    validation.check_schedule("coupling", coupling, validation.check_positive)
     validation.check_non_negative("weight_decay", weight_decay)
-    rule = heat_rule(num_inner_steps=num_inner_steps, coupling=coupling, weight_decay=weight_decay)
+    rule = heat_rule(
+        num_inner_steps=num_inner_steps,
+        coupling=coupling,
+        weight_decay=weight_decay,
+        transform=optax.identity() if inner_transform is None else inner_transform,
+    )
+    if inner_transform is not None:
+        validation.check_transformation("inner_transform", inner_transform)
     return loop.two_loop(
         rule,
-        le.outer_sgd(learning_rate, momentum, nesterov),
+        common.outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         key=key,
         compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
     )

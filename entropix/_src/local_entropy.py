@@ -16,8 +16,9 @@ the anchor ``x``:
 then handing the local-entropy gradient ``x − μ`` (scaled form, the papers' practice) or
 ``γ (x − μ)`` (unscaled) to any optax transformation as the outer step.
 
-Conventions (see ``DESIGN.md``): ``coupling`` γ is a coupling strength (thesis γ is its inverse,
-see :func:`entropix.coupling_from_variance`); the SGLD temperature is ``ε²/2``; ``average_weight``
+Conventions (the documentation's conventions page has the table for each paper): ``coupling`` γ
+is a coupling strength (thesis γ is its inverse, see :func:`entropix.coupling_from_variance`);
+the SGLD temperature is ``ε²/2``; ``average_weight``
 α is the weight of the *newest* sample (thesis α is ``1 − α``). The noise ``ξ`` is iid with mean
 0 and variance 1 per coordinate: ±1 signs by default (the Euler scheme's weak order and
 Langevin limit only depend on these two moments, and drawing them is ~20× cheaper on CPU than
@@ -26,7 +27,6 @@ Langevin limit only depend on these two moments, and drawing them is ~20× cheap
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -34,79 +34,10 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import loop, validation
+from entropix._src import common, loop, validation
+from entropix._src.common import add_scaled_noise, add_weight_decay, cast_like, schedule_value
 
 Params = Any
-
-
-def schedule_value(hyperparameter: base.ScalarOrSchedule, outer_count: jax.Array) -> jax.Array:
-    """Evaluates a scalar-or-schedule hyper-parameter at the outer-step count."""
-    if callable(hyperparameter):
-        return hyperparameter(outer_count)
-    return hyperparameter
-
-
-def is_static_zero(value: Any) -> bool:
-    """Whether ``value`` is the Python/NumPy number 0 (so work for it can be skipped)."""
-    number = validation.concrete_value(value)
-    return number is not None and number == 0 and not isinstance(value, jax.Array)
-
-
-NOISE_DISTRIBUTIONS = ("gaussian", "rademacher")
-
-
-def check_noise_distribution(noise_distribution: str) -> None:
-    """Raises ``ValueError`` unless ``noise_distribution`` is a known name."""
-    if noise_distribution not in NOISE_DISTRIBUTIONS:
-        raise ValueError(
-            f"`noise_distribution` must be one of {NOISE_DISTRIBUTIONS}, got "
-            f"noise_distribution={noise_distribution!r}."
-        )
-
-
-def _rademacher(key: jax.Array, shape, dtype) -> jax.Array:
-    # One random bit per coordinate: 32 signs per hashed word, the dominant cost of N(0, I).
-    size = math.prod(shape)
-    words = jax.random.bits(key, (-(-size // 32),), jnp.uint32)
-    bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
-    signs = 1 - 2 * bits.astype(dtype)
-    return signs.reshape(-1)[:size].reshape(shape)
-
-
-def noise_like(tree: Params, key: jax.Array, distribution: str = "gaussian") -> Params:
-    """Zero-mean, unit-variance iid noise with the structure, shapes and dtypes of ``tree``."""
-    sample = jax.random.normal if distribution == "gaussian" else _rademacher
-    leaves, treedef = jax.tree.flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    noise = [sample(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)]
-    return jax.tree.unflatten(treedef, noise)
-
-
-def add_scaled_noise(
-    tree: Params, scale: Any, key: jax.Array, distribution: str = "gaussian"
-) -> Params:
-    """Returns ``tree + scale · ξ``; draws nothing when ``scale`` is the number 0.
-
-    A ``scale`` that is zero only at run time (a schedule, a traced hyper-parameter) still
-    draws ``ξ`` and adds exactly zero: branching on it with ``lax.cond`` would force the tree
-    to be written out before and after the branch, which cost more than the draw itself.
-    """
-    if is_static_zero(scale):
-        return tree
-    noise = noise_like(tree, key, distribution)
-    return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
-
-
-def cast_like(value, like):
-    """``value`` as an array of ``like``'s dtype (keeps bf16 params in bf16)."""
-    return jnp.asarray(value, like.dtype)
-
-
-def add_weight_decay(grads: Params, params: Params, weight_decay: Any) -> Params:
-    """``grads + λ params`` (nothing to do when ``λ`` is the number 0)."""
-    if is_static_zero(weight_decay):
-        return grads
-    return jax.tree.map(lambda g, w: g + cast_like(weight_decay, w) * w, grads, params)
 
 
 def sgld_rule(
@@ -126,21 +57,21 @@ def sgld_rule(
     def reset(anchor):
         return anchor, inner.init(anchor)
 
-    def step(grads, walker, anchor, average, inner_state, key, outer_count):
+    def step(grads, walker, anchor, average, inner_state, key, outer_count, **extra_args):
         gamma = schedule_value(coupling, outer_count)
         step_size = schedule_value(sgld_learning_rate, outer_count)
         alpha = schedule_value(average_weight, outer_count)
         grads = add_weight_decay(grads, walker, weight_decay)
-        direction, inner_state = inner.update(grads, inner_state, walker)
+        direction, inner_state = inner.update(grads, inner_state, walker, **extra_args)
 
         def move(w, d, x):
             return w - cast_like(step_size, w) * (d + cast_like(gamma, w) * (w - x))
 
         walker = jax.tree.map(move, walker, direction, anchor)
-        noise_scale = jnp.sqrt(jnp.asarray(step_size, jnp.float32)) * schedule_value(
+        noise_scale = jnp.sqrt(jnp.asarray(step_size, common.float_dtype())) * schedule_value(
             noise, outer_count
         )
-        if not is_static_zero(noise):
+        if not common.is_static_zero(noise):
             walker = add_scaled_noise(walker, noise_scale, key, noise_distribution)
         average = jax.tree.map(lambda m, w: m + cast_like(alpha, m) * (w - m), average, walker)
         return walker, average, inner_state
@@ -158,15 +89,41 @@ def sgld_rule(
     return loop.InnerRule(reset, step, place_walker, outer_gradient)
 
 
-def check_sgld_args(
-    num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
-):
-    validation.check_static_int("num_inner_steps", num_inner_steps)
-    validation.check_non_negative("coupling", coupling)
-    validation.check_positive("sgld_learning_rate", sgld_learning_rate)
-    validation.check_non_negative("noise", noise)
-    validation.check_unit_interval("average_weight", average_weight, allow_zero=False)
-    check_noise_distribution(noise_distribution)
+def local_entropy_rule(
+    *,
+    coupling: base.ScalarOrSchedule,
+    sgld_learning_rate: base.ScalarOrSchedule,
+    noise: base.ScalarOrSchedule,
+    noise_distribution: str,
+    average_weight: base.ScalarOrSchedule,
+    inner: base.GradientTransformation | None,
+    weight_decay: float | jax.Array,
+    scale_outer_gradient: bool,
+) -> loop.InnerRule:
+    """The validated SGLD rule of every local-entropy optimizer (schedules checked at several
+    counts), shared by :func:`local_entropy` and :func:`entropix.parle`."""
+    validation.check_schedule("coupling", coupling, validation.check_non_negative)
+    validation.check_schedule("sgld_learning_rate", sgld_learning_rate, validation.check_positive)
+    validation.check_schedule("noise", noise, validation.check_non_negative)
+    validation.check_schedule("average_weight", average_weight, _check_average_weight)
+    validation.check_noise_distribution(noise_distribution)
+    validation.check_non_negative("weight_decay", weight_decay)
+    if inner is not None:
+        validation.check_transformation("inner", inner)
+    return sgld_rule(
+        coupling=coupling,
+        sgld_learning_rate=sgld_learning_rate,
+        noise=noise,
+        noise_distribution=noise_distribution,
+        average_weight=average_weight,
+        inner=optax.identity() if inner is None else inner,
+        weight_decay=weight_decay,
+        scale_outer_gradient=scale_outer_gradient,
+    )
+
+
+def _check_average_weight(name, value):
+    validation.check_unit_interval(name, value, allow_zero=False)
 
 
 def local_entropy(
@@ -183,6 +140,7 @@ def local_entropy(
     scale_outer_gradient: bool = True,
     key: int | jax.Array = 0,
     compiled: bool = False,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""Local-entropy descent with any inner and outer optax transformations.
 
@@ -207,6 +165,18 @@ def local_entropy(
     ``grads`` is the gradient at ``params`` on minibatch 0 and the extra argument
     ``grad_fn(params, i)`` supplies minibatches ``i = 1 … L−1`` inside one ``jax.lax.scan``.
     Both cost exactly ``L`` gradient evaluations per outer step and agree step for step.
+
+    In optax pipelines: extra arguments of ``update`` (e.g. ``value=`` for
+    ``optax.contrib.reduce_on_plateau``) reach ``inner`` and ``outer``; in the step form the
+    outer transformation sees those of the ``L``-th call. Schedules count outer steps —
+    ``optax.inject_hyperparams`` and ``TrainState.step`` count calls, so wrap schedules given
+    through them with :func:`entropix.outer_count_schedule`; the compiled form under
+    ``inject_hyperparams`` needs ``static_args=("num_inner_steps",)``. Transformations
+    chained *before* the compiled form only see the first gradient of each outer step (the
+    other ``L − 1`` come from ``grad_fn``): pre-process every inner gradient with ``inner``
+    (e.g. ``optax.chain(optax.clip_by_global_norm(1.0), optax.trace(0.9))``) instead, which
+    gives the same anchor as the step form chained after the clipping. Integer leaves of the
+    parameters pass through unchanged.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
@@ -234,12 +204,15 @@ def local_entropy(
         scheme — at a twentieth of the cost on CPU) or ``"gaussian"`` (the papers' ``N(0, I)``).
       average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
         iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
-      inner: optax transformation applied to the inner data gradient before the coupling is
-        added (e.g. ``optax.trace(0.9, nesterov=True)``); ``None`` for plain SGLD.
+      inner: optax transformation applied to every inner data gradient before the coupling
+        is added (e.g. ``optax.trace(0.9, nesterov=True)``, gradient clipping); its state is
+        reset every outer step; ``None`` for plain SGLD.
       weight_decay: ``λ ≥ 0``, ℓ2 penalty added to the inner gradient.
       scale_outer_gradient: feed ``x − μ`` (True, the papers' practice) or ``γ (x − μ)``.
       key: PRNG seed or key for the Langevin noise.
       compiled: build the compiled form instead of the step form.
+      accumulator_dtype: dtype of the anchor, the walker average, the inner and outer states
+        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a
@@ -249,39 +222,24 @@ def local_entropy(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
       Algorithm 1; Chaudhari, PhD thesis, UCLA 2018, Algorithm 2 and eqs. (4.40)–(4.41).
     """
-    check_sgld_args(
-        num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
-    )
-    validation.check_non_negative("weight_decay", weight_decay)
-    rule = sgld_rule(
+    rule = local_entropy_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=optax.identity() if inner is None else inner,
+        inner=inner,
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
     )
-    return loop.two_loop(rule, outer, num_inner_steps=num_inner_steps, key=key, compiled=compiled)
-
-
-def inner_momentum_transform(
-    momentum: float | jax.Array, nesterov: bool
-) -> base.GradientTransformation:
-    """Heavy-ball or Nesterov momentum of the inner loop (identity for momentum 0)."""
-    validation.check_unit_interval("inner_momentum", momentum)
-    if is_static_zero(momentum):
-        return optax.identity()
-    return optax.trace(decay=momentum, nesterov=nesterov)
-
-
-def outer_sgd(learning_rate, momentum, nesterov):
-    validation.check_non_negative("learning_rate", learning_rate)
-    validation.check_unit_interval("momentum", momentum)
-    if is_static_zero(momentum):
-        return optax.sgd(learning_rate)
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+    return loop.two_loop(
+        rule,
+        outer,
+        num_inner_steps=num_inner_steps,
+        key=key,
+        compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
+    )
 
 
 def entropy_sgd(
@@ -301,6 +259,8 @@ def entropy_sgd(
     scale_outer_gradient: bool = True,
     key: int | jax.Array = 0,
     compiled: bool = False,
+    inner_transform: base.GradientTransformation | None = None,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""Entropy-SGD: SGLD inner loop, SGD (Nesterov) outer step on the local-entropy gradient.
 
@@ -336,12 +296,19 @@ def entropy_sgd(
       average_weight: ``α``, weight of the newest walker sample in ``μ``.
       momentum: outer momentum (0 for none).
       nesterov: Nesterov form of the outer momentum.
-      inner_momentum: momentum of the inner loop (its own buffer, reset every outer step).
+      inner_momentum: momentum of the inner loop (its own buffer, reset every outer step). It
+        acts on the data gradient only; the coupling ``γ (x' − x)`` is added after it, as in
+        the authors' code.
       inner_nesterov: Nesterov form of the inner momentum.
       weight_decay: ℓ2 penalty added to the inner gradient.
       scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
       key: PRNG seed or key.
       compiled: compiled form (one update = one outer step with ``grad_fn``).
+      inner_transform: optax transformation applied to every inner gradient before the
+        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
+        instead of chaining a transformation before the compiled form); ``None`` for none.
+      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
+        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -350,18 +317,21 @@ def entropy_sgd(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017.
     """
     return local_entropy(
-        outer_sgd(learning_rate, momentum, nesterov),
+        common.outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        inner=common.chain_before(
+            inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
+        ),
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
         key=key,
         compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
     )
 
 
@@ -383,6 +353,8 @@ def entropy_adam(
     scale_outer_gradient: bool = True,
     key: int | jax.Array = 0,
     compiled: bool = False,
+    inner_transform: base.GradientTransformation | None = None,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""Entropy-Adam: Adam on the local-entropy gradient in place of the back-propagated one.
 
@@ -417,6 +389,11 @@ def entropy_adam(
       scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
       key: PRNG seed or key.
       compiled: compiled form (one update = one outer step with ``grad_fn``).
+      inner_transform: optax transformation applied to every inner gradient before the
+        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
+        instead of chaining a transformation before the compiled form); ``None`` for none.
+      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
+        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -424,7 +401,7 @@ def entropy_adam(
     References:
       Chaudhari et al., ICLR 2017, §5.4.2; Kingma & Ba, *Adam*, ICLR 2015.
     """
-    validation.check_non_negative("learning_rate", learning_rate)
+    validation.check_schedule("learning_rate", learning_rate, validation.check_non_negative)
     return local_entropy(
         optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
         num_inner_steps=num_inner_steps,
@@ -433,11 +410,14 @@ def entropy_adam(
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        inner=common.chain_before(
+            inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
+        ),
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
         key=key,
         compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
     )
 
 
@@ -454,6 +434,8 @@ def hj(
     weight_decay: float = 0.0,
     scale_outer_gradient: bool = True,
     compiled: bool = False,
+    inner_transform: base.GradientTransformation | None = None,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""Non-viscous Hamilton–Jacobi (HJ) descent: a stochastic proximal-point method.
 
@@ -494,6 +476,11 @@ def hj(
       weight_decay: ℓ2 penalty added to the inner gradient.
       scale_outer_gradient: outer gradient ``x − x'_L`` (True) or ``γ (x − x'_L)``.
       compiled: compiled form (one update = one outer step with ``grad_fn``).
+      inner_transform: optax transformation applied to every inner gradient before the
+        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
+        instead of chaining a transformation before the compiled form); ``None`` for none.
+      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
+        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -503,16 +490,19 @@ def hj(
       equations for optimizing deep neural networks*, 2017, §6.1.2; thesis eq. (4.42).
     """
     return local_entropy(
-        outer_sgd(learning_rate, momentum, nesterov),
+        common.outer_sgd(learning_rate, momentum, nesterov),
         num_inner_steps=num_inner_steps,
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=0.0,
         average_weight=1.0,
-        inner=inner_momentum_transform(inner_momentum, inner_nesterov),
+        inner=common.chain_before(
+            inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
+        ),
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
         compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
     )
 
 
@@ -577,7 +567,12 @@ def sgld_chain(
     burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= num_steps:
         raise ValueError(f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}.")
-    check_noise_distribution(noise_distribution)
+    if burn_in and average_weight is not None:
+        raise ValueError(
+            f"`burn_in` applies to the uniform mean, got burn_in={burn_in} with "
+            f"average_weight={average_weight!r}: set average_weight=None or burn_in=0."
+        )
+    validation.check_noise_distribution(noise_distribution)
     rule = sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
@@ -588,7 +583,7 @@ def sgld_chain(
         weight_decay=0.0,
         scale_outer_gradient=True,
     )
-    base_key = loop.as_key(key)
+    base_key = common.as_key(key)
     outer_count = jnp.zeros([], jnp.int32)
     inner_state = optax.EmptyState()
 
@@ -600,10 +595,10 @@ def sgld_chain(
             anchor,
             average,
             inner_state,
-            loop.step_key(base_key, index, 0),
+            common.step_key(base_key, index, 0),
             outer_count,
         )
-        kept = jnp.maximum(index - burn_in + 1, 1).astype(jnp.float32)
+        kept = jnp.maximum(index - burn_in + 1, 1).astype(common.float_dtype())
         weight = jnp.where(index >= burn_in, 1.0 / kept, 0.0)
         mean = jax.tree.map(lambda m, w: m + cast_like(weight, m) * (w - m), mean, walker)
         return (walker, average, mean), None

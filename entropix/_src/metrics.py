@@ -82,10 +82,14 @@ def local_entropy_gradient(state: Any, *, coupling: Any = None) -> Params:
     Returns:
       A pytree shaped like the parameters.
     """
-    found = loop.find_local_entropy_state(state)
-    if found is None:
-        raise ValueError("`state` holds no LocalEntropyState (use an entropix optimizer state).")
-    difference = jax.tree.map(jnp.subtract, found.anchor, found.average)
+    found = loop.two_loop_state(state)
+    if not isinstance(found, loop.LocalEntropyState):
+        raise ValueError(
+            f"`state` holds a {type(found).__name__}, whose average is not a walker average: "
+            "the local-entropy gradient x − μ exists for entropy_sgd, entropy_adam, hj, "
+            "local_entropy and parle states only."
+        )
+    difference = jax.tree.map(jnp.subtract, found.anchor, found.walker_average)
     if coupling is None:
         return difference
     return jax.tree.map(lambda d: jnp.asarray(coupling, d.dtype) * d, difference)

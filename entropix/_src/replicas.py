@@ -22,8 +22,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import local_entropy as le
-from entropix._src import loop, schedules, validation
+from entropix._src import common, local_entropy, loop, schedules, validation
 
 Params = Any
 
@@ -119,10 +118,11 @@ class ElasticCouplingState(NamedTuple):
 
 
 def add_elastic_coupling(
-    coupling: base.ScalarOrSchedule,
+    elastic_coupling: base.ScalarOrSchedule | None = None,
     *,
     axis_name: str = "replicas",
     every: int = 1,
+    coupling: base.ScalarOrSchedule | None = None,
 ) -> base.GradientTransformation:
     r"""Adds the elastic force toward the replica mean, every ``K``-th step with strength ``K ρ``.
 
@@ -133,11 +133,15 @@ def add_elastic_coupling(
     the gradient of the replicated loss ``Σ_a f(x^a) + (ρ/2) Σ_a ‖x^a − x̄‖²`` (the ``x̄``
     dependence cancels because the deviations sum to zero). ``K = 1`` is synchronous
     Elastic-SGD; ``K > 1`` is rSGD's periodic coupling with the same time-averaged force, and
-    communicates only on coupling steps. Chain it before any optax optimizer.
+    communicates only on coupling steps. The force acts on updates ``t = 0, K, 2K, …`` (the
+    first update is coupled); the slides count ``t`` from 1 and couple at ``K, 2K, …`` — the
+    same force one period earlier. Chain it before any optax optimizer. Integer leaves of the
+    parameters pass through unchanged.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
-      >>> opt = optax.chain(entropix.add_elastic_coupling(0.5, axis_name="r"), optax.sgd(0.1))
+      >>> coupling = entropix.add_elastic_coupling(0.5, axis_name="r")
+      >>> opt = optax.chain(coupling, optax.sgd(0.1))
       >>> params = jnp.array([[0.0], [2.0]])                     # two replicas
       >>> state = jax.vmap(opt.init)(params)
       >>> update = jax.vmap(opt.update, axis_name="r")
@@ -147,10 +151,11 @@ def add_elastic_coupling(
              [-0.05]], dtype=float32)
 
     Args:
-      coupling: ``ρ ≥ 0`` (coupling strength; thesis ρ is ``1/coupling``), scalar or schedule of
-        this transformation's update count.
+      elastic_coupling: ``ρ ≥ 0`` (coupling strength; thesis ρ is ``1/elastic_coupling``),
+        scalar or schedule of this transformation's update count.
       axis_name: name of the replica axis.
       every: ``K ≥ 1``, apply the coupling every ``K`` updates (scaled by ``K``).
+      coupling: deprecated name of ``elastic_coupling`` (removed in the next release).
 
     Returns:
       An ``optax.GradientTransformation`` that needs ``params``.
@@ -160,24 +165,34 @@ def add_elastic_coupling(
       Pittorino et al., *Entropic gradient descent algorithms and wide flat minima*, ICLR 2021,
       Algorithm 2.
     """
-    validation.check_non_negative("coupling", coupling)
-    every = validation.check_static_int("every", every)
+    elastic_coupling = common.renamed_keyword(
+        "add_elastic_coupling", "coupling", coupling, "elastic_coupling", elastic_coupling, None
+    )
+    if elastic_coupling is None:
+        raise TypeError("add_elastic_coupling needs `elastic_coupling` (ρ ≥ 0).")
+    validation.check_schedule("elastic_coupling", elastic_coupling, validation.check_non_negative)
+    every = validation.check_count("every", every)
 
     def init_fn(params):
         del params
         return ElasticCouplingState(count=jnp.zeros([], jnp.int32))
 
     def couple(updates, params, strength):
-        center = replica_mean(params, axis_name)
-        return jax.tree.map(
-            lambda g, w, c: g + jnp.asarray(strength, g.dtype) * (w - c), updates, params, center
+        floats = common.float_leaves(params)
+        center = replica_mean(floats, axis_name)
+        pulled = jax.tree.map(
+            lambda g, w, c: g + jnp.asarray(strength, g.dtype) * (w - c),
+            common.float_leaves_like(updates, params),
+            floats,
+            center,
         )
+        return common.merge_float_leaves(pulled, updates)
 
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError(base.NO_PARAMS_MSG)
-        strength = every * le.schedule_value(coupling, state.count)
-        if every == 1:
+        strength = every * common.schedule_value(elastic_coupling, state.count)
+        if isinstance(every, int) and every == 1:
             updates = couple(updates, params, strength)
         else:
             updates = jax.lax.cond(
@@ -193,10 +208,11 @@ def add_elastic_coupling(
 def elastic_sgd(
     learning_rate: base.ScalarOrSchedule = 0.1,
     *,
-    coupling: base.ScalarOrSchedule = 1.0,
+    elastic_coupling: base.ScalarOrSchedule = 1.0,
     momentum: float = 0.9,
     nesterov: bool = True,
     axis_name: str = "replicas",
+    coupling: base.ScalarOrSchedule | None = None,
 ) -> base.GradientTransformation:
     r"""Synchronous Elastic-SGD: every step each replica is pulled toward the replica mean.
 
@@ -210,14 +226,16 @@ def elastic_sgd(
 
     Examples:
       >>> import entropix
-      >>> opt = entropix.elastic_sgd(0.1, coupling=1.0, axis_name="replicas")
+      >>> opt = entropix.elastic_sgd(0.1, elastic_coupling=1.0, axis_name="replicas")
 
     Args:
       learning_rate: ``η`` (scalar or schedule).
-      coupling: ``ρ`` (scalar or schedule of the step count; thesis ρ is ``1/coupling``).
+      elastic_coupling: ``ρ`` (scalar or schedule of the step count; thesis ρ is
+        ``1/elastic_coupling``).
       momentum: momentum of each replica (0 for none).
       nesterov: Nesterov form of the momentum.
       axis_name: name of the replica axis.
+      coupling: deprecated name of ``elastic_coupling`` (removed in the next release).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -225,21 +243,25 @@ def elastic_sgd(
     References:
       Zhang et al., NeurIPS 2015; Chaudhari, PhD thesis, UCLA 2018, §5.2.1.
     """
+    elastic_coupling = common.renamed_keyword(
+        "elastic_sgd", "coupling", coupling, "elastic_coupling", elastic_coupling, 1.0
+    )
     return optax.chain(
-        add_elastic_coupling(coupling, axis_name=axis_name),
-        le.outer_sgd(learning_rate, momentum, nesterov),
+        add_elastic_coupling(elastic_coupling, axis_name=axis_name),
+        common.outer_sgd(learning_rate, momentum, nesterov),
     )
 
 
 def replicated_sgd(
     learning_rate: base.ScalarOrSchedule = 0.1,
     *,
-    coupling: base.ScalarOrSchedule = 1e-3,
+    elastic_coupling: base.ScalarOrSchedule = 1e-3,
     every: int = 1,
     momentum: float = 0.0,
     nesterov: bool = False,
     base_optimizer: base.GradientTransformation | None = None,
     axis_name: str = "replicas",
+    coupling: base.ScalarOrSchedule | None = None,
 ) -> base.GradientTransformation:
     r"""Replicated SGD (rSGD): SGD on the replicated loss, coupling applied every ``K`` steps.
 
@@ -253,18 +275,22 @@ def replicated_sgd(
 
     Examples:
       >>> import optax, entropix
-      >>> opt = entropix.replicated_sgd(0.05, coupling=1e-2, every=2)
-      >>> adam_rsgd = entropix.replicated_sgd(coupling=1e-2, base_optimizer=optax.adam(1e-3))
+      >>> opt = entropix.replicated_sgd(0.05, elastic_coupling=1e-2, every=2)
+      >>> adam_rsgd = entropix.replicated_sgd(
+      ...     elastic_coupling=1e-2, base_optimizer=optax.adam(1e-3))
 
     Args:
       learning_rate: step size of the default base optimizer ``optax.sgd``.
-      coupling: ``γ ≥ 0`` (scalar or schedule of the step count).
-      every: ``K ≥ 1``.
+      elastic_coupling: the paper's ``γ ≥ 0`` — the elastic ρ of the other replica methods
+        (scalar or schedule of the step count).
+      every: ``K ≥ 1`` (coupled updates: ``t = 0, K, 2K, …``, see
+        :func:`add_elastic_coupling`).
       momentum: momentum of the default SGD base optimizer (0 for none, the slides' setting).
       nesterov: Nesterov form of that momentum.
       base_optimizer: any optax transformation to apply after the coupling (overrides
         ``learning_rate``, ``momentum`` and ``nesterov``).
       axis_name: name of the replica axis.
+      coupling: deprecated name of ``elastic_coupling`` (removed in the next release).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -273,10 +299,14 @@ def replicated_sgd(
       Pittorino, Lucibello, Feinauer, Perugini, Baldassi, Demyanenko, Zecchina, *Entropic
       gradient descent algorithms and wide flat minima*, ICLR 2021, Algorithm 2.
     """
+    elastic_coupling = common.renamed_keyword(
+        "replicated_sgd", "coupling", coupling, "elastic_coupling", elastic_coupling, 1e-3
+    )
     if base_optimizer is None:
-        base_optimizer = le.outer_sgd(learning_rate, momentum, nesterov)
+        base_optimizer = common.outer_sgd(learning_rate, momentum, nesterov)
+    validation.check_transformation("base_optimizer", base_optimizer)
     return optax.chain(
-        add_elastic_coupling(coupling, axis_name=axis_name, every=every), base_optimizer
+        add_elastic_coupling(elastic_coupling, axis_name=axis_name, every=every), base_optimizer
     )
 
 
@@ -299,6 +329,8 @@ def parle(
     axis_name: str = "replicas",
     key: int | jax.Array = 0,
     compiled: bool = False,
+    inner_transform: base.GradientTransformation | None = None,
+    accumulator_dtype: Any | None = None,
 ) -> base.GradientTransformationExtraArgs:
     r"""Parle: Entropy-SGD in every replica, coupled elastically once per outer step.
 
@@ -345,6 +377,10 @@ def parle(
       axis_name: name of the replica axis.
       key: PRNG seed or key; each replica folds in its index, so its noise is its own.
       compiled: compiled form (one update = one outer step with ``grad_fn``).
+      inner_transform: optax transformation applied to every inner gradient before the
+        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``); ``None``.
+      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
+        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; evaluate ``replica_mean(anchor_params(state))``.
@@ -363,25 +399,23 @@ def parle(
             coupling = schedules.parle_scoping(0.01, steps_per_epoch, max_coupling=1.0)
         if elastic_coupling is None:
             elastic_coupling = schedules.parle_scoping(1.0, steps_per_epoch, max_coupling=10.0)
-    le.check_sgld_args(
-        num_inner_steps, coupling, sgld_learning_rate, noise, average_weight, noise_distribution
-    )
-    validation.check_non_negative("weight_decay", weight_decay)
-    rule = le.sgld_rule(
+    rule = local_entropy.local_entropy_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=le.inner_momentum_transform(inner_momentum, inner_nesterov),
+        inner=common.chain_before(
+            inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
+        ),
         weight_decay=weight_decay,
         scale_outer_gradient=True,
     )
     outer = optax.chain(
         add_elastic_coupling(elastic_coupling, axis_name=axis_name),
-        le.outer_sgd(learning_rate, momentum, nesterov),
+        common.outer_sgd(learning_rate, momentum, nesterov),
     )
-    if not le.is_static_zero(noise):
+    if not common.is_static_zero(noise):
         rule = _per_replica_noise(rule, axis_name)
     return loop.two_loop(
         rule,
@@ -389,18 +423,21 @@ def parle(
         num_inner_steps=num_inner_steps,
         key=key,
         compiled=compiled,
+        accumulator_dtype=accumulator_dtype,
     )
 
 
 def _per_replica_noise(rule: loop.InnerRule, axis_name: str) -> loop.InnerRule:
     """Gives every replica its own Langevin noise by folding the replica index into the key."""
 
-    def step(grads, walker, anchor, average, inner_state, key, outer_count):
+    def step(grads, walker, anchor, average, inner_state, key, outer_count, **extra_args):
         try:
             replica = jax.lax.axis_index(axis_name)
         except NameError as err:
             raise _unbound_axis_error(axis_name, err) from err
         key = jax.random.fold_in(key, replica)
-        return rule.step(grads, walker, anchor, average, inner_state, key, outer_count)
+        return rule.step(
+            grads, walker, anchor, average, inner_state, key, outer_count, **extra_args
+        )
 
     return rule._replace(step=step)

@@ -186,12 +186,14 @@ def parle_scoping(
       2018, eq. (5.10); Chaudhari et al., *Parle: parallelizing stochastic gradient descent*, 2017.
     """
     validation.check_positive("initial_coupling", initial_coupling)
-    steps_per_epoch = validation.check_static_int("steps_per_epoch", steps_per_epoch)
+    # An array when optax.inject_hyperparams passes parle's steps_per_epoch through.
+    steps_per_epoch = validation.check_count("steps_per_epoch", steps_per_epoch)
     if max_coupling is not None:
         validation.check_positive("max_coupling", max_coupling)
-    return optax.exponential_decay(
-        init_value=initial_coupling,
-        transition_steps=1,
-        decay_rate=1.0 / (1.0 - 1.0 / (2.0 * steps_per_epoch)),
-        end_value=max_coupling,
-    )
+    growth = 1.0 / (1.0 - 1.0 / (2.0 * jnp.asarray(steps_per_epoch, jnp.float32)))
+
+    def schedule(count):
+        coupling = initial_coupling * growth ** jnp.asarray(count, jnp.float32)
+        return coupling if max_coupling is None else jnp.minimum(coupling, max_coupling)
+
+    return schedule

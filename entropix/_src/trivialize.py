@@ -8,7 +8,7 @@ critical field ``ν_c = J √(p(p−2))`` the exponentially many local minima co
 side (``√2 ν_c``) and annealing it to zero.
 
 Note: the spin-glass coupling ``J`` of this module is unrelated to the local-entropy coupling
-``γ`` used by the Entropy-SGD family (see ``DESIGN.md``); it is therefore called
+``γ`` (argument ``coupling``) of the Entropy-SGD family; it is therefore called
 ``spin_coupling`` here.
 """
 
@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
+
+from entropix._src import common, validation
 
 __all__ = [
     "TrivializingFieldState",
@@ -51,21 +52,6 @@ class TrivializingFieldState(NamedTuple):
     count: jax.Array
     field: optax.Updates
     key: jax.Array
-
-
-def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _check(name: str, value: Any, cond, requirement: str) -> None:
-    """Raises ``ValueError`` naming ``name`` if a concrete ``value`` violates ``cond``."""
-    if callable(value) or not _is_concrete(value):
-        return
-    arr = np.asarray(value)
-    if arr.ndim != 0:
-        raise ValueError(f"`{name}` must be a scalar, got an array of shape {arr.shape}.")
-    if not bool(cond(arr)):
-        raise ValueError(f"`{name}` must be {requirement}, got {value!r}.")
 
 
 def critical_field(spin_coupling: float | jax.Array, num_layers: int | jax.Array) -> jax.Array:
@@ -159,15 +145,6 @@ def field_schedule(step: int | jax.Array, tau0: float | jax.Array) -> jax.Array:
     return jnp.sqrt(2.0) * jnp.exp(-step / (2.0 * jnp.asarray(tau0)))
 
 
-def _as_key(key: int | jax.Array) -> jax.Array:
-    """An integer seed becomes ``jax.random.key(seed)``; keys pass through."""
-    if isinstance(key, (int, np.integer)) or (
-        hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jnp.integer) and jnp.ndim(key) == 0
-    ):
-        return jax.random.key(key)
-    return key
-
-
 def _draw_field(key: jax.Array, params: Any, std: jax.Array) -> Any:
     """Draws ``std · N(0, I)`` with the structure, shapes and dtypes of ``params``."""
     leaves, treedef = jax.tree.flatten(params)
@@ -248,15 +225,17 @@ def add_trivializing_field(
       deep networks*, arXiv:1511.06485; A. Neelakantan et al., *Adding gradient noise improves
       learning for very deep networks*, arXiv:1511.06807.
     """
-    _check("spin_coupling", spin_coupling, lambda v: v > 0, "a positive number")
-    _check("num_layers", num_layers, lambda v: v >= 3, "an integer >= 3 (ν_c = 0 for p <= 2)")
-    _check("tau0", tau0, lambda v: v > 0, "a positive number of iterations")
+    validation.check_scalar("spin_coupling", spin_coupling, lambda v: v > 0, "a positive number")
+    validation.check_scalar(
+        "num_layers", num_layers, lambda v: v >= 3, "an integer >= 3 (ν_c = 0 for p <= 2)"
+    )
+    validation.check_scalar("tau0", tau0, lambda v: v > 0, "a positive number of iterations")
     if not isinstance(resample, bool):
         raise ValueError(f"`resample` must be a bool, got {resample!r}.")
 
     def init_fn(params: optax.Params) -> TrivializingFieldState:
         std = critical_field(spin_coupling, num_layers)
-        field_key, state_key = jax.random.split(_as_key(key))
+        field_key, state_key = jax.random.split(common.as_key(key))
         field = _draw_field(field_key, params, std)
         return TrivializingFieldState(count=jnp.zeros([], jnp.int32), field=field, key=state_key)
 
@@ -464,19 +443,7 @@ def get_trivializing_field(state: Any) -> Any:
       ...                      key=jax.random.key(0))
       >>> h = get_trivializing_field(tx.init({"w": jnp.ones(2)}))
     """
-    found = []
-
-    def visit(node):
-        if isinstance(node, TrivializingFieldState):
-            found.append(node)
-        elif isinstance(node, (tuple, list)):
-            for child in node:
-                visit(child)
-        elif isinstance(node, dict):
-            for child in node.values():
-                visit(child)
-
-    visit(state)
+    found = common.find_states(state, lambda node: isinstance(node, TrivializingFieldState))
     if len(found) != 1:
         raise ValueError(
             f"expected exactly one TrivializingFieldState in the optimizer state, found "

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from entropix._src import loop
+import entropix
 from entropix.experiments import optimizers as optimizer_registry
 from entropix.experiments import sequences
 from entropix.experiments.metrics_log import MetricsLog
@@ -242,8 +242,7 @@ def _eval_fn(model):
 
 def evaluation_weights(spec, params, model_state, opt_state):
     """The weights to evaluate: anchor of a local-entropy method, replica mean of replicas."""
-    found = loop.find_local_entropy_state(opt_state)
-    weights = found.anchor if found is not None else params
+    weights = entropix.anchor_params(opt_state, params)
     if spec.num_replicas:
         weights = jax.tree.map(lambda w: jnp.mean(w, axis=0), weights)
         model_state = jax.tree.map(lambda s: jnp.mean(s, axis=0), model_state)

@@ -42,8 +42,8 @@ def step_families(lr, adam_lr=1e-2):
         "parle": entropix.parle(
             1.0, num_inner_steps=L, coupling=0.1, elastic_coupling=0.5, sgld_learning_rate=lr
         ),
-        "elastic_sgd": entropix.elastic_sgd(lr, coupling=0.5),
-        "rsgd": entropix.replicated_sgd(lr, coupling=0.5, every=2, momentum=0.9),
+        "elastic_sgd": entropix.elastic_sgd(lr, elastic_coupling=0.5),
+        "rsgd": entropix.replicated_sgd(lr, elastic_coupling=0.5, every=2, momentum=0.9),
     }
 
 

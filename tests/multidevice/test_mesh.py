@@ -65,7 +65,7 @@ def test_parle_communicates_once_per_outer_step():
 
 
 def test_elastic_sgd_communicates_every_step():
-    opt = entropix.elastic_sgd(0.1, coupling=1.0, axis_name=AXIS)
+    opt = entropix.elastic_sgd(0.1, elastic_coupling=1.0, axis_name=AXIS)
     mesh = jax.make_mesh((8,), (AXIS,))
     params = jnp.ones((8, 4))
     grads = jnp.ones((8, 5, 4))

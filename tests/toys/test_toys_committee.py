@@ -56,7 +56,7 @@ def _train_sgd_and_rsgd(seed, *, epochs, num_train=1000, batch=20, replicas=5):
     p_sgd = jax.lax.scan(sgd_step, (p0, sgd.init(p0)), perms)[0][0]
 
     coupling = lambda t: 1e-3 * 1e3 ** jnp.minimum(t / steps, 1.0)  # noqa: E731
-    rsgd = entropix.replicated_sgd(0.5, coupling=coupling, every=1, axis_name="replica")
+    rsgd = entropix.replicated_sgd(0.5, elastic_coupling=coupling, every=1, axis_name="replica")
 
     def rsgd_one(p, s, idx):
         u, s = rsgd.update(grad(p, idx), s, p)

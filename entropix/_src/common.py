@@ -1,0 +1,245 @@
+"""The private toolbox shared by every optimizer of the package.
+
+Hyper-parameter evaluation, PRNG keys, Langevin noise, weight decay, the momentum transforms of
+the inner and outer loops, the float-leaf masking that lets integer leaves ride along in a
+parameter tree, and the search for a transformation's state inside a composed optax state.
+Every optimizer module imports these from here and from nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax._src import base
+
+from entropix._src import validation
+
+Params = Any
+
+
+def schedule_value(hyperparameter: base.ScalarOrSchedule, count: jax.Array) -> jax.Array:
+    """Evaluates a scalar-or-schedule hyper-parameter at ``count``."""
+    if callable(hyperparameter):
+        return hyperparameter(count)
+    return hyperparameter
+
+
+def is_static_zero(value: Any) -> bool:
+    """Whether ``value`` is the Python/NumPy number 0 (so work for it can be skipped).
+
+    A JAX array that holds 0 is not static: ``optax.inject_hyperparams`` passes hyper-parameters
+    as arrays, and the transformation built at ``init`` must have the same structure as the one
+    built inside ``update``.
+    """
+    number = validation.concrete_value(value)
+    return number is not None and number == 0 and not isinstance(value, jax.Array)
+
+
+def float_dtype() -> jnp.dtype:
+    """The default float dtype: float64 under ``jax_enable_x64``, else float32."""
+    return jnp.result_type(float)
+
+
+def cast_like(value: Any, like: jax.Array) -> jax.Array:
+    """``value`` as an array of ``like``'s dtype (keeps bf16 params in bf16)."""
+    return jnp.asarray(value, like.dtype)
+
+
+def as_key(key: int | jax.Array) -> jax.Array:
+    """Returns a raw ``uint32[2]`` PRNG key from an int seed, a raw key or a typed key.
+
+    An integer *array* (as ``optax.inject_hyperparams`` passes an int seed) is a seed too.
+    """
+    if isinstance(key, int) or (hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jnp.integer)):
+        if jnp.ndim(key) == 0:
+            return jax.random.PRNGKey(key)
+        return jnp.asarray(key, jnp.uint32)
+    return jax.random.key_data(key)
+
+
+def step_key(key: jax.Array, count: jax.Array, stream: int) -> jax.Array:
+    """The key of step ``count`` for one random stream (so every form draws the same noise)."""
+    return jax.random.fold_in(jax.random.fold_in(key, count), stream)
+
+
+def fresh_copy(leaf: Any) -> jax.Array:
+    """A new buffer with ``leaf``'s value (zeros for a ``jax.ShapeDtypeStruct``).
+
+    States must never share a buffer with the factory or with ``params``: a state donated to a
+    jitted step would otherwise delete the buffer that the next ``init`` reads.
+    """
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return jnp.zeros(leaf.shape, leaf.dtype)
+    return jnp.array(leaf, copy=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Float leaves: optimizers move only the inexact leaves of a tree; integer leaves (step
+# counters, embedding ids kept in params) pass through unchanged, as in optax.sgd.
+# ---------------------------------------------------------------------------------------------
+
+
+def is_float_leaf(leaf: Any) -> bool:
+    """Whether ``leaf`` (array or ShapeDtypeStruct) has an inexact dtype."""
+    return jnp.issubdtype(jnp.result_type(leaf.dtype), jnp.inexact)
+
+
+def float_leaves(tree: Params) -> Params:
+    """``tree`` with every non-float leaf replaced by ``None`` (an empty subtree)."""
+    return jax.tree.map(lambda leaf: leaf if is_float_leaf(leaf) else None, tree)
+
+
+def float_leaves_like(tree: Params, like: Params) -> Params:
+    """``tree`` with ``None`` wherever ``like`` has a non-float leaf.
+
+    ``like`` fixes the structure, so ``tree`` may hold anything (None, float0, ints) where
+    ``like`` has a non-float leaf, as gradients of integer parameters do.
+    """
+    return jax.tree.map(lambda ref, t: t if is_float_leaf(ref) else None, like, tree)
+
+
+def merge_float_leaves(floats: Params, full: Params) -> Params:
+    """``full`` with its float leaves replaced by those of ``floats`` (``None`` elsewhere)."""
+    float_values = iter(jax.tree.leaves(floats))
+    merged = [next(float_values) if is_float_leaf(leaf) else leaf for leaf in jax.tree.leaves(full)]
+    return jax.tree.unflatten(jax.tree.structure(full), merged)
+
+
+def zero_updates_for_non_floats(floats: Params, params: Params) -> Params:
+    """Updates for ``params``: those of ``floats`` and zeros of the leaf's dtype elsewhere."""
+    zeros = jax.tree.map(lambda leaf: leaf if is_float_leaf(leaf) else jnp.zeros_like(leaf), params)
+    return merge_float_leaves(floats, zeros)
+
+
+# ---------------------------------------------------------------------------------------------
+# Langevin noise
+# ---------------------------------------------------------------------------------------------
+
+
+def _rademacher(key: jax.Array, shape, dtype) -> jax.Array:
+    # One random bit per coordinate: 32 signs per hashed word, the dominant cost of N(0, I).
+    size = math.prod(shape)
+    words = jax.random.bits(key, (-(-size // 32),), jnp.uint32)
+    bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
+    signs = 1 - 2 * bits.astype(dtype)
+    return signs.reshape(-1)[:size].reshape(shape)
+
+
+def noise_like(tree: Params, key: jax.Array, distribution: str = "gaussian") -> Params:
+    """Zero-mean, unit-variance iid noise with the structure, shapes and dtypes of ``tree``."""
+    sample = jax.random.normal if distribution == "gaussian" else _rademacher
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [sample(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)]
+    return jax.tree.unflatten(treedef, noise)
+
+
+def add_scaled_noise(
+    tree: Params, scale: Any, key: jax.Array, distribution: str = "gaussian"
+) -> Params:
+    """Returns ``tree + scale · ξ``; draws nothing when ``scale`` is the number 0.
+
+    A ``scale`` that is zero only at run time (a schedule, a traced hyper-parameter) still
+    draws ``ξ`` and adds exactly zero: branching on it with ``lax.cond`` would force the tree
+    to be written out before and after the branch, which cost more than the draw itself.
+    """
+    if is_static_zero(scale):
+        return tree
+    noise = noise_like(tree, key, distribution)
+    return jax.tree.map(lambda t, n: t + jnp.asarray(scale, t.dtype) * n, tree, noise)
+
+
+def add_weight_decay(grads: Params, params: Params, weight_decay: Any) -> Params:
+    """``grads + λ params`` (nothing to do when ``λ`` is the number 0)."""
+    if is_static_zero(weight_decay):
+        return grads
+    return jax.tree.map(lambda g, w: g + cast_like(weight_decay, w) * w, grads, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Momentum transforms of the inner and outer loops
+# ---------------------------------------------------------------------------------------------
+
+
+def inner_momentum_transform(
+    momentum: float | jax.Array, nesterov: bool
+) -> base.GradientTransformation:
+    """Heavy-ball or Nesterov momentum of the inner loop (identity for momentum 0)."""
+    validation.check_unit_interval("inner_momentum", momentum)
+    if is_static_zero(momentum):
+        return optax.identity()
+    return optax.trace(decay=momentum, nesterov=nesterov)
+
+
+def outer_sgd(
+    learning_rate: base.ScalarOrSchedule, momentum: float | jax.Array, nesterov: bool
+) -> base.GradientTransformation:
+    """SGD with optional (Nesterov) momentum, validated."""
+    validation.check_schedule("learning_rate", learning_rate, validation.check_non_negative)
+    validation.check_unit_interval("momentum", momentum)
+    if is_static_zero(momentum):
+        return optax.sgd(learning_rate)
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+
+
+def chain_before(
+    transform: base.GradientTransformation | None, rest: base.GradientTransformation
+) -> base.GradientTransformation:
+    """``optax.chain(transform, rest)``, or ``rest`` alone when ``transform`` is None."""
+    if transform is None:
+        return rest
+    validation.check_transformation("inner_transform", transform)
+    return optax.chain(transform, rest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding a transformation's state inside a composed optax state
+# ---------------------------------------------------------------------------------------------
+
+
+def find_states(state: Any, predicate: Callable[[Any], bool]) -> list[Any]:
+    """Every node of ``state`` (depth first) for which ``predicate`` holds.
+
+    Looks inside tuples (``optax.chain``, NamedTuple states such as ``MaskedState``), lists and
+    dicts (``optax.multi_transform``, ``inject_hyperparams``).
+    """
+    if predicate(state):
+        return [state]
+    found = []
+    if isinstance(state, (tuple, list)):
+        for child in state:
+            found.extend(find_states(child, predicate))
+    elif isinstance(state, dict):
+        for child in state.values():
+            found.extend(find_states(child, predicate))
+    return found
+
+
+def renamed_keyword(
+    function: str, old: str, old_value: Any, new: str, new_value: Any, new_default: Any
+) -> Any:
+    """The value of a keyword argument renamed from ``old`` to ``new`` (old name deprecated).
+
+    Returns ``new_value`` unless the caller used ``old``, in which case a ``DeprecationWarning``
+    says to rename it and its value is used (an error when both names were set).
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not new_default and new_value != new_default:
+        raise TypeError(
+            f"{function}() got both `{old}` and `{new}`; `{old}` is the deprecated name of "
+            f"`{new}`: pass only {new}=..."
+        )
+    warnings.warn(
+        f"{function}(): the `{old}` keyword is deprecated and will be removed in the next "
+        f"release; it sets the elastic coupling ρ, now called `{new}`: pass {new}={old_value!r}.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
