@@ -7,6 +7,7 @@ data and experiments live in the subpackages ``entropix.landscape``, ``entropix.
 ``entropix.models``, ``entropix.data`` and ``entropix.experiments``.
 """
 
+from entropix._src.catalogue import OPTIMIZERS, OptimizerEntry, optimizer_entry
 from entropix._src.heat import heat
 from entropix._src.local_entropy import (
     SGLDChainResult,
@@ -61,11 +62,13 @@ from entropix._src.trivialize import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "OPTIMIZERS",
     "ElasticCouplingState",
     "GradientAlignment",
     "HeatState",
     "InnerRule",
     "LocalEntropyState",
+    "OptimizerEntry",
     "SGLDChainResult",
     "TrivializingFieldState",
     "add_elastic_coupling",
@@ -91,6 +94,7 @@ __all__ = [
     "local_entropy",
     "local_entropy_gradient",
     "min_abs_gradient",
+    "optimizer_entry",
     "outer_count_schedule",
     "outer_step_count",
     "parle",

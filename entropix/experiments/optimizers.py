@@ -10,13 +10,15 @@ the learning rate at the given *effective epochs*), ``split_data`` (fraction of 
 each replica sees), ``clip_norm`` (clip the gradient to this global norm before the optimizer,
 as Zaremba et al. did for the PTB LSTM), ``model_kwargs`` (model overrides for this optimizer,
 e.g. its dropout).
-Every optimizer runs in its step form: one gradient per ``update``.
+Every optimizer runs in its step form: one gradient per ``update``. The optimizers and what the
+runner needs to know about each (replica axis, updates per outer step, seed and data arguments)
+come from the package's optimizer catalogue, ``entropix.OPTIMIZERS``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import optax
@@ -34,54 +36,10 @@ RUNNER_KEYS = (
     "clip_norm",
 )
 
-
-def _sgd(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.0):
-    opt = optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov)
-    if weight_decay:
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt)
-    return opt
-
-
-def _adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
-    opt = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
-    if weight_decay:
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt)
-    return opt
-
-
-def _sam(learning_rate=0.1, rho=0.05, momentum=0.9, nesterov=True):
-    """SAM (optax.contrib): alternate ascent (ρ) and descent calls, one gradient each."""
-    return optax.contrib.sam(
-        optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov),
-        optax.chain(optax.contrib.normalize(), optax.sgd(rho)),
-        sync_period=2,
-    )
-
-
-class _Entry(NamedTuple):
-    factory: Callable[..., optax.GradientTransformation]
-    replicas: bool
-    two_loop: bool  # performs an outer step every ``num_inner_steps`` updates
-    updates_per_call: int = 1
-    description: str = ""
-
-
-REGISTRY: dict[str, _Entry] = {
-    "sgd": _Entry(_sgd, False, False, description="SGD with Nesterov momentum"),
-    "adam": _Entry(_adam, False, False, description="Adam"),
-    "sam": _Entry(_sam, False, False, 2, "sharpness-aware minimization (optax.contrib)"),
-    "entropy_sgd": _Entry(entropix.entropy_sgd, False, True, description="Entropy-SGD"),
-    "entropy_adam": _Entry(entropix.entropy_adam, False, True, description="Entropy-Adam"),
-    "hj": _Entry(entropix.hj, False, True, description="non-viscous Hamilton–Jacobi (prox)"),
-    "heat": _Entry(entropix.heat, False, True, description="heat-equation smoothing"),
-    "elastic_sgd": _Entry(entropix.elastic_sgd, True, False, description="Elastic-SGD"),
-    "parle": _Entry(entropix.parle, True, True, description="Parle"),
-    "rsgd": _Entry(entropix.replicated_sgd, True, False, description="replicated SGD"),
-    "trivialized_sgd": _Entry(
-        entropix.trivialized_sgd, False, False, description="Trivialized-SGD"
-    ),
-}
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(REGISTRY)
+# Every optimizer of the catalogue except the transformations meant to be chained before one.
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(
+    name for name, entry in entropix.OPTIMIZERS.items() if entry.kind != "transform"
+)
 
 
 class OptimizerSpec(NamedTuple):
@@ -105,10 +63,10 @@ class OptimizerSpec(NamedTuple):
     split_data: float | None
 
 
-def _entry(name: str) -> _Entry:
-    if name not in REGISTRY:
+def _entry(name: str) -> entropix.OptimizerEntry:
+    if name not in OPTIMIZER_NAMES:
         raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZER_NAMES)}.")
-    return REGISTRY[name]
+    return entropix.optimizer_entry(name)
 
 
 SCHEDULES = {
@@ -170,20 +128,18 @@ def build_optimizer(
     kwargs = {
         k: _schedule(k, v, steps_per_epoch) for k, v in config.items() if k not in RUNNER_KEYS
     }
-    signature = inspect.signature(entry.factory)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    unknown = sorted(set(kwargs) - set(signature.parameters))
-    if unknown and not accepts_any:
-        valid = ", ".join(p for p in signature.parameters if p not in ("key",))
+    # The factory's own parameter names, to reject a misspelt config key by name.
+    parameters = inspect.signature(entry.factory).parameters
+    unknown = sorted(set(kwargs) - set(parameters))
+    if unknown:
+        valid = ", ".join(p for p in parameters if p != entry.seed_argument)
         raise ValueError(f"optimizer {name!r} has no argument(s) {unknown}; valid: {valid}.")
-    num_inner = kwargs.get("num_inner_steps", signature.parameters.get("num_inner_steps"))
-    if isinstance(num_inner, inspect.Parameter):
-        num_inner = num_inner.default
-    outer_length = num_inner if entry.two_loop else entry.updates_per_call
-    if "key" in signature.parameters:
-        kwargs.setdefault("key", seed)
-    if name == "parle" and "steps_per_epoch" in signature.parameters:
-        kwargs.setdefault("steps_per_epoch", steps_per_epoch)
+    outer_length = entry.cycle_length(kwargs)
+    if entry.seed_argument is not None:
+        kwargs.setdefault(entry.seed_argument, seed)
+    data = {"steps_per_epoch": steps_per_epoch}
+    for argument in entry.data_arguments:
+        kwargs.setdefault(argument, data[argument])
     if "learning_rate" in kwargs and config.get("lr_drops"):
         kwargs["learning_rate"] = _learning_rate(
             kwargs["learning_rate"],
@@ -195,11 +151,12 @@ def build_optimizer(
     if config.get("clip_norm"):
         transform = optax.chain(optax.clip_by_global_norm(float(config["clip_norm"])), transform)
     round_length = outer_length * max(1, -(-min_round_length // outer_length))
-    num_replicas = int(config.get("num_replicas", 3)) if entry.replicas else 0
-    if entry.replicas and num_replicas < 1:
+    replicated = entry.replica_axis is not None
+    num_replicas = int(config.get("num_replicas", 3)) if replicated else 0
+    if replicated and num_replicas < 1:
         raise ValueError(f"`num_replicas` must be >= 1, got num_replicas={num_replicas}.")
     split = config.get("split_data")
-    if split is not None and not entry.replicas:
+    if split is not None and not replicated:
         raise ValueError(f"`split_data` needs a replica optimizer, got name={name!r}.")
     return OptimizerSpec(
         name=name,
