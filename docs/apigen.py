@@ -21,6 +21,9 @@ MODULES: dict[str, str] = {
     "entropix.experiments": "Experiment runner",
 }
 
+#: Order of the sections of the core page (private modules); other sections follow by name.
+CORE_SECTIONS = ("local_entropy", "heat", "loop", "replicas", "schedules", "trivialize", "metrics")
+
 #: Folder (inside ``docs/``) that receives the generated pages; ignored by git.
 OUTPUT_DIR = "_api"
 
@@ -61,7 +64,12 @@ def api_page(module_name: str) -> str:
         sections.setdefault(_section_title(module_name, defining), []).append(
             _directive(module_name, name, obj)
         )
-    for section, directives in sections.items():
+    def order(section: str) -> tuple[int, str]:
+        known = section in CORE_SECTIONS
+        return (CORE_SECTIONS.index(section) if known else len(CORE_SECTIONS), section)
+
+    for section in sorted(sections, key=order):
+        directives = sections[section]
         heading = f"``{section}``"
         lines += [heading, "-" * len(heading), ""]
         for directive in directives:
