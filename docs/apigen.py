@@ -64,6 +64,7 @@ def api_page(module_name: str) -> str:
         sections.setdefault(_section_title(module_name, defining), []).append(
             _directive(module_name, name, obj)
         )
+
     def order(section: str) -> tuple[int, str]:
         known = section in CORE_SECTIONS
         return (CORE_SECTIONS.index(section) if known else len(CORE_SECTIONS), section)

@@ -50,7 +50,7 @@ _copy_notebooks()
 
 project = "entropix"
 author = "The entropix authors"
-copyright = "2026, The entropix authors"  # noqa: A001
+copyright = "2026, The entropix authors"
 release = entropix.__version__
 version = release
 

@@ -14,8 +14,19 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "runs", "_build", "_api",
-    "_notebooks", ".pytest_cache", ".ruff_cache", "workdir*",
+    ".git",
+    ".venv",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    "runs",
+    "_build",
+    "_api",
+    "_notebooks",
+    ".pytest_cache",
+    ".ruff_cache",
+    "workdir*",
 )
 
 
