@@ -88,6 +88,23 @@ def report(
         "noise_rank_percent": 100 * float(noise.rank_fraction),
         "noise_examples": int(noise.num_examples),
     }
+    # Local learning coefficient of the trained weights: devinterp's default nβ = m / log m and
+    # localization γ = 100, a step well inside the stability limit 2 / λ_max.
+    nbeta = landscape.default_nbeta(len(batch[1]))
+    llc = landscape.estimate_llc(
+        loss_fn,
+        params,
+        [batch],
+        nbeta=nbeta,
+        coupling=100.0 / nbeta,
+        sgld_learning_rate=min(0.05, 0.5 / max(float(eigen.largest[0]), 1e-3)),
+        num_steps=200,
+        burn_in=50,
+        stochastic=False,
+        key=jax.random.PRNGKey(3),
+        warn=False,
+    )
+    summary.update(llc=float(llc.llc), llc_stderr=float(llc.stderr), llc_warnings=llc.warnings)
     _plots(workdir, density, energy, setup.spec.label)
     (workdir / "landscape.json").write_text(json.dumps(summary, indent=2))
     del quiet, config

@@ -43,6 +43,16 @@ from entropix.landscape.lanczos import (
     lanczos_tridiagonal,
     tridiagonal_eigh,
 )
+from entropix.landscape.llc import (
+    DevinterpSettings,
+    LLCEstimate,
+    LLCSettings,
+    LLCWarning,
+    default_nbeta,
+    estimate_llc,
+    llc_settings_from_devinterp,
+    llc_settings_to_devinterp,
+)
 from entropix.landscape.local_energy import LocalEnergy, is_normalization_param, local_energy
 from entropix.landscape.local_entropy import (
     LocalEntropyGradient,
@@ -80,7 +90,11 @@ from entropix.landscape.trajectory import (
 __all__ = [
     "Autocorrelation",
     "BatchList",
+    "DevinterpSettings",
     "GradientNorms",
+    "LLCEstimate",
+    "LLCSettings",
+    "LLCWarning",
     "LanczosResult",
     "LinearOperator",
     "LocalEnergy",
@@ -98,8 +112,10 @@ __all__ = [
     "batch_hvp",
     "batch_mean",
     "broadened_density",
+    "default_nbeta",
     "density_moments",
     "empirical_fisher_diagonal",
+    "estimate_llc",
     "estimate_local_entropy",
     "estimate_local_entropy_gradient",
     "find_adam_state",
@@ -118,6 +134,8 @@ __all__ = [
     "is_normalization_param",
     "lanczos_eigenvalues",
     "lanczos_tridiagonal",
+    "llc_settings_from_devinterp",
+    "llc_settings_to_devinterp",
     "local_energy",
     "minibatch_gradient_covariance",
     "noise_covariance",

@@ -189,6 +189,7 @@ def test_compare_table_plot_and_landscape(tmp_path):
     assert summary["optimizer"] == "entropy_sgd"
     assert summary["top_eigenvalues"][0] >= summary["top_eigenvalues"][-1]
     assert 0 < summary["noise_rank"] <= 64
+    assert np.isfinite(summary["llc"]) and np.isfinite(summary["llc_stderr"])
     assert (run_dir / "spectrum.png").exists() and (run_dir / "local_energy.png").exists()
 
 

@@ -1,0 +1,445 @@
+"""Local learning coefficient: exact expectations of the SGLD/MALA estimator, invariances, errors.
+
+Conventions: the chains sample ∝ exp(−nβ (L(w) + (c/2)|w − w*|²)) (temperature T = 1/nβ,
+localization γ = c nβ) and λ̂ = nβ (mean kept loss − L_n(w*)).
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from entropix import landscape
+
+
+def _within(est, expected, sigmas=4.0):
+    assert np.isfinite(float(est.stderr))
+    assert abs(float(est.llc) - expected) < sigmas * float(est.stderr), (
+        float(est.llc),
+        float(est.stderr),
+        expected,
+    )
+
+
+H = np.array([2.0, 1.0, 0.5, 0.1])
+
+
+def _quadratic(w, b):
+    del b
+    return 0.5 * jnp.sum(jnp.asarray(H) * w**2) + 3.0  # L_n(w*) = 3 is subtracted
+
+
+def test_quadratic_mala_matches_tempered_localized_gaussian(f64):
+    nbeta, coupling = 50.0, 0.2
+    est = landscape.estimate_llc(
+        _quadratic,
+        jnp.zeros(4),
+        [0.0],
+        nbeta=nbeta,
+        coupling=coupling,
+        sgld_learning_rate=0.2,
+        num_steps=3000,
+        burn_in=300,
+        num_chains=16,
+        stochastic=False,
+        metropolis=True,
+        key=jax.random.key(1),
+    )
+    gamma = coupling * nbeta
+    exact = 0.5 * np.sum(nbeta * H / (nbeta * H + gamma))  # = ½ Σ h/(h + c)
+    _within(est, exact)
+    assert float(est.stderr) < 0.03 * exact
+    assert float(est.init_loss) == 3.0
+    assert 0.5 < float(est.acceptance) <= 1.0
+    assert est.rhat < 1.05 and est.warnings == ()
+
+
+def test_unadjusted_chain_has_the_euler_schemes_exact_bias(f64):
+    # Euler–Maruyama on curvature a = h + c samples variance T / (a (1 − η a / 2)).
+    nbeta, coupling, eta = 50.0, 0.2, 0.5
+    est = landscape.estimate_llc(
+        _quadratic,
+        jnp.zeros(4),
+        [0.0],
+        nbeta=nbeta,
+        coupling=coupling,
+        sgld_learning_rate=eta,
+        num_steps=3000,
+        burn_in=300,
+        num_chains=16,
+        stochastic=False,
+        key=jax.random.key(2),
+        warn=False,
+    )
+    a = H + coupling
+    discrete = 0.5 * np.sum(H / (a * (1 - eta * a / 2)))
+    continuous = 0.5 * np.sum(H / a)
+    _within(est, discrete)
+    assert abs(float(est.llc) - continuous) > 8 * float(est.stderr)
+    assert np.isnan(float(est.acceptance))
+
+
+@pytest.mark.parametrize("noise_distribution", ["gaussian", "rademacher"])
+def test_minibatch_chain_matches_exact_finite_time_expectation(f64, noise_distribution):
+    # L_j(w) = ½ Σ h (w − b_j)², batch j = t mod n at step t. The chain is linear, so its mean m_t
+    # and variance v_t follow exact recursions (only the noise's first two moments enter).
+    nbeta, coupling, decay, eta = 40.0, 0.3, 0.05, 0.3
+    num_steps, burn_in, thinning = 60, 6, 3
+    rng = np.random.default_rng(0)
+    shifts = rng.normal(size=(5, 4)) * 0.3
+    shifts -= shifts.mean(axis=0)  # w* = 0 minimizes L_n
+    hess = jnp.asarray(H)
+
+    def loss_fn(w, b):
+        return 0.5 * jnp.sum(hess * (w - b) ** 2)
+
+    est = landscape.estimate_llc(
+        loss_fn,
+        jnp.zeros(4),
+        jnp.asarray(shifts),
+        nbeta=nbeta,
+        coupling=coupling,
+        sgld_learning_rate=eta,
+        num_steps=num_steps,
+        burn_in=burn_in,
+        thinning=thinning,
+        num_chains=400,
+        weight_decay=decay,
+        noise_distribution=noise_distribution,
+        key=jax.random.key(3),
+        warn=False,
+    )
+    a = H + coupling + decay
+    m, v, expected_losses = np.zeros(4), np.zeros(4), []
+    for t in range(num_steps):
+        b = shifts[t % len(shifts)]
+        expected_losses.append(0.5 * np.sum(H * ((m - b) ** 2 + v)))
+        m = (1 - eta * a) * m + eta * H * b
+        v = (1 - eta * a) ** 2 * v + 2 * eta / nbeta
+    init_loss = np.mean(0.5 * np.sum(H * shifts**2, axis=1))
+    kept = np.asarray(expected_losses)[burn_in::thinning]
+    exact = nbeta * (kept.mean() - init_loss)
+    assert est.loss_trace.shape == (400, len(range(burn_in, num_steps, thinning)))
+    np.testing.assert_allclose(float(est.init_loss), init_loss, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.mean(np.asarray(est.loss_trace), axis=0),
+        kept,
+        atol=5 * np.std(np.asarray(est.loss_trace), axis=0).max() / np.sqrt(400),
+    )
+    _within(est, exact)
+
+
+def _power_loss(k):
+    def loss_fn(w, b):
+        del b
+        return jnp.sum(w ** (2 * k))
+
+    return loss_fn
+
+
+def test_power_potential_without_localization_gives_one_over_2k(f64):
+    # ∫ exp(−nβ w⁴) dw ∝ nβ^{−1/4}, so E[nβ w⁴] = 1/4 at any nβ: the learning coefficient.
+    est = landscape.estimate_llc(
+        _power_loss(2),
+        jnp.zeros(1),
+        [0.0],
+        nbeta=100.0,
+        coupling=0.0,
+        sgld_learning_rate=0.2,
+        num_steps=3000,
+        burn_in=300,
+        num_chains=16,
+        stochastic=False,
+        metropolis=True,
+        key=jax.random.key(4),
+    )
+    _within(est, 0.25)
+    assert float(est.stderr) < 0.02
+
+
+def _quadrature(log_density, statistic, grid):
+    logp = log_density(grid)
+    weights = np.exp(logp - logp.max())
+    return np.trapezoid(weights * statistic(grid), grid) / np.trapezoid(weights, grid)
+
+
+def test_power_potential_with_localization_matches_quadrature(f64):
+    nbeta, coupling, k = 30.0, 0.1, 3
+    gamma = coupling * nbeta
+    grid = np.linspace(-3, 3, 200001)
+    exact = _quadrature(
+        lambda w: -nbeta * w ** (2 * k) - 0.5 * gamma * w**2, lambda w: nbeta * w ** (2 * k), grid
+    )
+    assert 0.05 < exact < 1 / (2 * k) - 0.02  # the localization visibly lowers it
+    est = landscape.estimate_llc(
+        _power_loss(k),
+        jnp.zeros(1),
+        [0.0],
+        nbeta=nbeta,
+        coupling=coupling,
+        sgld_learning_rate=0.1,
+        num_steps=3000,
+        burn_in=300,
+        num_chains=16,
+        stochastic=False,
+        metropolis=True,
+        key=jax.random.key(5),
+    )
+    _within(est, exact)
+
+
+def test_singular_product_loss_matches_quadrature(f64):
+    # L = (w₁ w₂)²: given w₂, w₁ is Gaussian with precision 2nβ w₂² + γ, so
+    # E[nβ L] = E_{w₂}[nβ w₂² / (2nβ w₂² + γ)], w₂ ∝ exp(−γ w₂²/2) (2nβ w₂² + γ)^{−1/2}.
+    nbeta, coupling = 20.0, 0.5
+    gamma = coupling * nbeta
+    grid = np.linspace(-4, 4, 200001)
+    exact = _quadrature(
+        lambda u: -0.5 * gamma * u**2 - 0.5 * np.log(2 * nbeta * u**2 + gamma),
+        lambda u: nbeta * u**2 / (2 * nbeta * u**2 + gamma),
+        grid,
+    )
+    assert exact < 0.45  # far from the regular value d/2 = 1
+
+    def loss_fn(w, b):
+        del b
+        return (w[0] * w[1]) ** 2
+
+    est = landscape.estimate_llc(
+        loss_fn,
+        jnp.zeros(2),
+        [0.0],
+        nbeta=nbeta,
+        coupling=coupling,
+        sgld_learning_rate=0.1,
+        num_steps=4000,
+        burn_in=400,
+        num_chains=16,
+        stochastic=False,
+        metropolis=True,
+        key=jax.random.key(6),
+    )
+    _within(est, exact)
+    assert float(est.stderr) < 0.05 * exact
+
+
+def _teacher():
+    keys = jax.random.split(jax.random.key(7), 5)
+    params = {
+        "w1": jax.random.normal(keys[0], (3, 5)),
+        "b1": 0.1 * jax.random.normal(keys[1], (5,)),
+        "w2": jax.random.normal(keys[2], (5, 1)) / np.sqrt(5),
+    }
+    x = jax.random.normal(keys[3], (4, 16, 3))
+
+    def apply(p, inputs):
+        return jnp.tanh(inputs @ p["w1"] + p["b1"]) @ p["w2"]
+
+    batches = (x, apply(params, x))  # realizable: params is a global minimum (loss 0)
+
+    def loss_fn(p, batch):
+        inputs, targets = batch
+        return jnp.mean((apply(p, inputs) - targets) ** 2)
+
+    return params, batches, loss_fn
+
+
+def test_llc_is_invariant_under_permuting_hidden_units():
+    params, batches, loss_fn = _teacher()
+    perm = np.array([3, 0, 4, 1, 2])
+    permuted = {"w1": params["w1"][:, perm], "b1": params["b1"][perm], "w2": params["w2"][perm]}
+    settings = dict(nbeta=200.0, coupling=1.0, sgld_learning_rate=0.05, num_steps=1000, burn_in=200)
+    a = landscape.estimate_llc(loss_fn, params, batches, num_chains=16, **settings)
+    b = landscape.estimate_llc(loss_fn, permuted, batches, num_chains=16, **settings)
+    assert float(a.init_loss) == pytest.approx(0.0, abs=1e-10)
+    np.testing.assert_allclose(float(b.init_loss), float(a.init_loss), atol=1e-10)
+    assert not np.allclose(np.asarray(a.loss_trace), np.asarray(b.loss_trace))
+    combined = np.hypot(float(a.stderr), float(b.stderr))
+    assert abs(float(a.llc) - float(b.llc)) < 4 * combined
+    # A realizable teacher is a degenerate minimum: λ̂ is well below d/2 = 13.
+    assert 0 < float(a.llc) < 0.5 * 26
+
+
+def test_index_form_thinning_and_burn_in_are_slices_of_one_chain():
+    params, (x, y), loss_fn = _teacher()
+    settings = dict(nbeta=50.0, coupling=1.0, sgld_learning_rate=0.05, num_chains=3)
+    full = landscape.estimate_llc(loss_fn, params, (x, y), num_steps=40, **settings)
+
+    def index_loss(p, i):  # the caller indexes the data by batch number
+        return loss_fn(p, (x[i], y[i]))
+
+    indexed = landscape.estimate_llc(index_loss, params, jnp.arange(4), num_steps=40, **settings)
+    np.testing.assert_allclose(indexed.loss_trace, full.loss_trace, rtol=1e-6)
+    thinned = landscape.estimate_llc(
+        loss_fn, params, (x, y), num_steps=40, burn_in=10, thinning=3, **settings
+    )
+    np.testing.assert_allclose(thinned.loss_trace, full.loss_trace[:, 10::3], rtol=1e-6)
+    np.testing.assert_allclose(
+        thinned.llc_per_chain,
+        50.0 * (np.mean(full.loss_trace[:, 10::3], axis=1) - full.init_loss),
+        rtol=1e-5,
+    )
+    # The first recorded loss is at w* on batch 0.
+    np.testing.assert_allclose(full.loss_trace[:, 0], loss_fn(params, (x[0], y[0])), atol=1e-7)
+
+
+def test_effective_sample_size_and_rhat_of_an_ou_chain(f64):
+    # One direction, full batch: w is AR(1) with ρ = 1 − η a, so L ∝ w² has autocorrelation
+    # ρ^{2t} and ESS = N (1 − ρ²) / (1 + ρ²).
+    eta, curvature, coupling = 0.1, 1.0, 0.0
+
+    def loss_fn(w, b):
+        del b
+        return 0.5 * curvature * jnp.sum(w**2)
+
+    est = landscape.estimate_llc(
+        loss_fn,
+        jnp.zeros(1),
+        [0.0],
+        nbeta=10.0,
+        coupling=coupling,
+        sgld_learning_rate=eta,
+        num_steps=4200,
+        burn_in=200,
+        num_chains=8,
+        stochastic=False,
+        key=jax.random.key(8),
+    )
+    rho = 1 - eta * (curvature + coupling)
+    expected = 8 * 4000 * (1 - rho**2) / (1 + rho**2)
+    assert 0.8 < est.ess / expected < 1.25, (est.ess, expected)
+    assert abs(est.rhat - 1.0) < 0.02
+
+
+def test_devinterp_settings_round_trip_and_default_nbeta():
+    assert landscape.default_nbeta(64) == pytest.approx(64 / np.log(64))
+    s = landscape.llc_settings_from_devinterp(
+        lr=3e-4, localization=250.0, batch_size=64, weight_decay=0.02
+    )
+    assert s.nbeta == pytest.approx(64 / np.log(64))
+    back = landscape.llc_settings_to_devinterp(**s._asdict())
+    np.testing.assert_allclose(
+        [back.lr, back.nbeta, back.localization, back.weight_decay], [3e-4, s.nbeta, 250.0, 0.02]
+    )
+    again = landscape.llc_settings_from_devinterp(
+        lr=back.lr,
+        localization=back.localization,
+        nbeta=back.nbeta,
+        weight_decay=back.weight_decay,
+    )
+    np.testing.assert_allclose(again, s)
+
+
+def test_devinterp_settings_reproduce_devinterps_discretization(f64):
+    # devinterp's step w ← w − (ε/2)(nβ h + γ) w + √ε ξ has stationary variance
+    # ε / (1 − (1 − ε A / 2)²), A = nβ h + γ: computed here in devinterp's own terms.
+    lr, localization, nbeta = 4e-3, 20.0, 50.0
+    settings = landscape.llc_settings_from_devinterp(lr=lr, localization=localization, nbeta=nbeta)
+    est = landscape.estimate_llc(
+        _quadratic,
+        jnp.zeros(4),
+        [0.0],
+        num_steps=3000,
+        burn_in=300,
+        num_chains=16,
+        stochastic=False,
+        key=jax.random.key(9),
+        warn=False,
+        **settings._asdict(),
+    )
+    big_a = nbeta * H + localization
+    variance = lr / (1 - (1 - lr * big_a / 2) ** 2)
+    _within(est, 0.5 * np.sum(nbeta * H * variance))
+
+
+def test_unhealthy_chains_warn():
+    def loss_fn(w, b):
+        del b
+        return 0.5 * jnp.sum((w - 5.0) ** 2)
+
+    with pytest.warns(landscape.LLCWarning, match="not a local minimum") as record:
+        est = landscape.estimate_llc(
+            loss_fn,
+            jnp.zeros(3),
+            [0.0],
+            nbeta=10.0,
+            coupling=0.0,
+            sgld_learning_rate=1e-3,
+            num_steps=200,
+            stochastic=False,
+        )
+    assert float(est.llc) < 0 and est.rhat > 1.1
+    assert any("R-hat" in m for m in est.warnings)
+    assert "R-hat" in str(record[0].message)
+
+    with pytest.warns(landscape.LLCWarning, match="non-finite"):
+        est = landscape.estimate_llc(
+            loss_fn,
+            jnp.full(3, 5.0),
+            [0.0],
+            nbeta=10.0,
+            coupling=0.0,
+            sgld_learning_rate=5.0,
+            num_steps=200,
+            stochastic=False,
+        )
+    assert not np.isfinite(float(est.llc))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = landscape.estimate_llc(
+            loss_fn,
+            jnp.zeros(3),
+            [0.0],
+            nbeta=10.0,
+            coupling=0.0,
+            sgld_learning_rate=1e-3,
+            num_steps=200,
+            stochastic=False,
+            warn=False,
+        )
+    assert quiet.warnings
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(nbeta=0.0), ValueError, "nbeta"),
+        (dict(coupling=-1.0), ValueError, "coupling"),
+        (dict(sgld_learning_rate=0.0), ValueError, "sgld_learning_rate"),
+        (dict(weight_decay=-0.1), ValueError, "weight_decay"),
+        (dict(num_steps=10, burn_in=10), ValueError, "burn_in"),
+        (dict(num_steps=10.0), TypeError, "num_steps"),
+        (dict(thinning=0), ValueError, "thinning"),
+        (dict(num_chains=0), ValueError, "num_chains"),
+        (dict(metropolis=True), ValueError, "stochastic=False"),
+        (
+            dict(metropolis=True, stochastic=False, noise_distribution="rademacher"),
+            ValueError,
+            "gaussian",
+        ),
+        (dict(noise_distribution="uniform"), ValueError, "noise_distribution"),
+    ],
+)
+def test_bad_arguments_raise_named_errors(kwargs, error, match):
+    settings = dict(nbeta=10.0, coupling=1.0, sgld_learning_rate=0.1, num_steps=20)
+    settings.update(kwargs)
+    with pytest.raises(error, match=match):
+        landscape.estimate_llc(lambda w, b: jnp.sum(w**2), jnp.zeros(2), [0.0], **settings)
+
+
+def test_bad_arguments_of_the_converters_and_empty_params():
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.llc_settings_from_devinterp(lr=1e-3, localization=1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.default_nbeta(1)
+    with pytest.raises(ValueError, match="lr"):
+        landscape.llc_settings_from_devinterp(lr=0.0, localization=1.0, nbeta=2.0)
+    with pytest.raises(ValueError, match="localization"):
+        landscape.llc_settings_from_devinterp(lr=1e-3, localization=-1.0, nbeta=2.0)
+    with pytest.raises(ValueError, match="params"):
+        landscape.estimate_llc(
+            lambda w, b: 0.0, {}, [0.0], nbeta=1.0, coupling=1.0, sgld_learning_rate=0.1
+        )
