@@ -103,29 +103,44 @@ def _is_symmetric(f: jax.Array) -> bool:
     return bool(np.allclose(a, a.T, rtol=0.0, atol=1e3 * np.finfo(a.dtype).eps * np.abs(a).max()))
 
 
+@jax.jit
+def _eigen_solve(f: jax.Array, rhs: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
+    lam, v = jnp.linalg.eigh(0.5 * (f + f.T))
+    denom = lam[:, None] + lam[None, :] - step * lam[:, None] * lam[None, :]
+    x = v @ ((v.T @ rhs @ v) / denom) @ v.T
+    gap = jnp.min(jnp.abs(denom)) / jnp.maximum(jnp.max(jnp.abs(lam)), jnp.finfo(f.dtype).tiny)
+    return 0.5 * (x + x.T), gap
+
+
+@jax.jit
+def _kronecker_solve(f: jax.Array, rhs: jax.Array, step: jax.Array) -> jax.Array:
+    n = f.shape[0]
+    eye = jnp.eye(n, dtype=f.dtype)
+    # Row-major vec: vec(F X) = (F ⊗ I) vec X, vec(X Fᵀ) = (I ⊗ F) vec X, vec(F X Fᵀ) = (F ⊗ F).
+    system = jnp.kron(f, eye) + jnp.kron(eye, f) - step * jnp.kron(f, f)
+    x = jnp.linalg.solve(system, rhs.reshape(-1)).reshape(n, n)
+    return 0.5 * (x + x.T)
+
+
 def _solve(f: jax.Array, rhs: jax.Array, step: float) -> jax.Array:
     """Solves ``F X + X Fᵀ − step·F X Fᵀ = rhs`` exactly (``step = 0``: Lyapunov)."""
     n = f.shape[0]
+    step = jnp.asarray(step, f.dtype)
     if _is_symmetric(f):
-        lam, v = jnp.linalg.eigh(0.5 * (f + f.T))
-        denom = lam[:, None] + lam[None, :] - step * lam[:, None] * lam[None, :]
-        if bool(jnp.any(jnp.abs(denom) <= 1e3 * jnp.finfo(f.dtype).eps * jnp.max(jnp.abs(lam)))):
+        x, gap = _eigen_solve(f, rhs, step)
+        if float(gap) <= 1e3 * float(jnp.finfo(f.dtype).eps):
             raise ValueError(
                 "`hessian` has eigenvalues with λ_i + λ_j = 0 (e.g. a zero eigenvalue): the "
                 "stationary covariance does not exist; restrict F and D to the non-degenerate "
                 "subspace (e.g. projected_linearization)."
             )
-        x = v.T @ rhs @ v / denom
-        return v @ x @ v.T
+        return x
     if n > MAX_KRONECKER_DIM:
         raise ValueError(
             f"a non-symmetric `hessian` is solved by a d²×d² system and needs d <= "
             f"{MAX_KRONECKER_DIM}, got d={n}; symmetrize it or project it on a subspace first."
         )
-    eye = jnp.eye(n, dtype=f.dtype)
-    # Row-major vec: vec(F X) = (F ⊗ I) vec X, vec(X Fᵀ) = (I ⊗ F) vec X, vec(F X Fᵀ) = (F ⊗ F).
-    system = jnp.kron(f, eye) + jnp.kron(eye, f) - step * jnp.kron(f, f)
-    return jnp.linalg.solve(system, rhs.reshape(-1)).reshape(n, n)
+    return _kronecker_solve(f, rhs, step)
 
 
 def lyapunov_covariance(hessian: Any, diffusion: Any) -> jax.Array:
@@ -156,8 +171,7 @@ def lyapunov_covariance(hessian: Any, diffusion: Any) -> jax.Array:
       ValueError: shapes differ, or ``F`` has eigenvalues with ``λ_i + λ_j = 0``.
     """
     f, d = _pair(hessian, diffusion)
-    c = _solve(f, 2.0 * d, 0.0)
-    return 0.5 * (c + c.T)
+    return _solve(f, 2.0 * d, 0.0)
 
 
 class LinearizedPotential(NamedTuple):
@@ -181,6 +195,19 @@ def _pinv_sym(c: jax.Array) -> jax.Array:
     cutoff = jnp.max(jnp.abs(lam)) * c.shape[0] * jnp.finfo(c.dtype).eps
     inv = jnp.where(jnp.abs(lam) > cutoff, 1.0 / jnp.where(lam == 0, 1.0, lam), 0.0)
     return (v * inv) @ v.T
+
+
+@jax.jit
+def _potential_parts(f: jax.Array, d: jax.Array, c: jax.Array) -> LinearizedPotential:
+    q = f @ c - d
+    q = 0.5 * (q - q.T)  # exact in exact arithmetic; removes the rounding
+    two_d = 2.0 * d
+    residual = jnp.linalg.norm(f @ c + c @ f.T - two_d) / jnp.maximum(
+        jnp.linalg.norm(two_d), jnp.finfo(f.dtype).tiny
+    )
+    return LinearizedPotential(
+        covariance=c, curvature=_pinv_sym(c), antisymmetric=q, residual=residual
+    )
 
 
 def linearized_potential(hessian: Any, diffusion: Any) -> LinearizedPotential:
@@ -217,15 +244,7 @@ def linearized_potential(hessian: Any, diffusion: Any) -> LinearizedPotential:
       ValueError: as :func:`lyapunov_covariance`.
     """
     f, d = _pair(hessian, diffusion)
-    c = lyapunov_covariance(f, d)
-    q = f @ c - d
-    q = 0.5 * (q - q.T)  # exact in exact arithmetic; removes the rounding
-    u = _pinv_sym(c)
-    two_d = 2.0 * d
-    residual = jnp.linalg.norm(f @ c + c @ f.T - two_d) / jnp.maximum(
-        jnp.linalg.norm(two_d), jnp.finfo(f.dtype).tiny
-    )
-    return LinearizedPotential(covariance=c, curvature=u, antisymmetric=q, residual=residual)
+    return _potential_parts(f, d, _solve(f, 2.0 * d, 0.0))
 
 
 class PotentialMismatch(NamedTuple):
@@ -271,10 +290,17 @@ def potential_mismatch(
     """
     f, d = _pair(hessian, diffusion)
     p = linearized_potential(f, d) if potential is None else potential
+    return _mismatch_parts(f, d, p)
+
+
+@jax.jit
+def _mismatch_parts(f: jax.Array, d: jax.Array, p: LinearizedPotential) -> PotentialMismatch:
     u, q, c = p.curvature, p.antisymmetric, p.covariance
     tiny = jnp.finfo(f.dtype).tiny
-    cos = jnp.vdot(u, f) / jnp.maximum(jnp.linalg.norm(u) * jnp.linalg.norm(f), tiny)
-    angle = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    u_hat = u / jnp.maximum(jnp.linalg.norm(u), tiny)
+    f_hat = f / jnp.maximum(jnp.linalg.norm(f), tiny)
+    # 2 arcsin(‖û − f̂‖/2) = arccos⟨û, f̂⟩, without arccos' loss of precision near 0.
+    angle = 2.0 * jnp.arcsin(jnp.clip(jnp.linalg.norm(u_hat - f_hat) / 2.0, 0.0, 1.0))
     commutator = jnp.linalg.norm(f @ d - d @ f) / jnp.maximum(
         jnp.linalg.norm(f) * jnp.linalg.norm(d), tiny
     )
@@ -332,8 +358,7 @@ def sgd_stationary_covariance(
     f, d = _pair(hessian, diffusion)
     temperature = noise.sgd_temperature(learning_rate, batch_size, num_examples=num_examples)
     step = float(learning_rate) if discrete else 0.0
-    sigma = _solve(f, 2.0 * temperature * d, step)
-    return 0.5 * (sigma + sigma.T)
+    return _solve(f, 2.0 * temperature * d, step)
 
 
 class IterateCovariance(NamedTuple):
@@ -477,6 +502,13 @@ def angular_momentum(
     return AngularMomentum(value=value, standard_error=se)
 
 
+@jax.jit
+def _project_operator(op: hvp.LinearOperator, basis: jax.Array) -> jax.Array:
+    """``V A Vᵀ`` by ``k`` operator applications (vmapped HVPs), symmetrized."""
+    projected = basis @ jax.vmap(op)(basis).T
+    return 0.5 * (projected + projected.T)
+
+
 class ProjectedLinearization(NamedTuple):
     """Output of :func:`projected_linearization`.
 
@@ -557,9 +589,7 @@ def projected_linearization(
     basis = top.T @ t.basis  # (k, d)
     basis, _ = jnp.linalg.qr(basis.T)  # re-orthonormalize (rounding)
     basis = basis.T
-    hv = jnp.stack([op(v) for v in basis])  # (k, d)
-    f_k = basis @ hv.T
-    f_k = 0.5 * (f_k + f_k.T)
+    f_k = _project_operator(op, basis)
 
     prepared = dataset.prepare_batches(batches if noise_batches is None else noise_batches)
     if isinstance(prepared, dataset.BatchList):
