@@ -248,7 +248,9 @@ def linearized_potential(hessian: Any, diffusion: Any) -> LinearizedPotential:
 
 
 class PotentialMismatch(NamedTuple):
-    """How far SGD's potential ``Φ = ½ xᵀUx`` is from the loss ``f = ½ xᵀFx`` (:func:`potential_mismatch`).
+    """How far SGD's potential ``Φ = ½ xᵀUx`` is from the loss ``f = ½ xᵀFx``.
+
+    Output of :func:`potential_mismatch`.
 
     Attributes:
       angle: angle between ``U`` and ``F`` as matrices, ``arccos(⟨U, F⟩_F / (‖U‖_F ‖F‖_F))`` in
@@ -277,8 +279,8 @@ def potential_mismatch(
       >>> from entropix import landscape
       >>> F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
       >>> m = landscape.potential_mismatch(F, 0.3 * jnp.eye(2))   # isotropic noise: Φ ∝ f
-      >>> round(float(m.angle), 4), round(float(m.commutator), 4), round(float(m.current_fraction), 4)
-      (0.0, 0.0, 0.0)
+      >>> [round(float(v), 4) for v in (m.angle, m.commutator, m.current_fraction)]
+      [0.0, 0.0, 0.0]
 
     Args:
       hessian: ``F``, shape ``(d, d)``.
@@ -432,8 +434,9 @@ def iterate_covariance(
         se = jnp.std(per_chain, axis=0, ddof=1) / np.sqrt(m)
     else:
         se = jnp.full((d, d), jnp.nan, x.dtype)
-    return IterateCovariance(mean=mean, covariance=cov, standard_error=se, num_chains=m,
-                             num_samples=t)
+    return IterateCovariance(
+        mean=mean, covariance=cov, standard_error=se, num_chains=m, num_samples=t
+    )
 
 
 class AngularMomentum(NamedTuple):
@@ -600,8 +603,10 @@ def projected_linearization(
             for j in range(dataset.num_batches(prepared))
         ]
     projected = jnp.concatenate(
-        [noise.per_example_gradients(loss_fn, params, [b]).astype(basis.dtype) @ basis.T
-         for b in groups],
+        [
+            noise.per_example_gradients(loss_fn, params, [b]).astype(basis.dtype) @ basis.T
+            for b in groups
+        ],
         axis=0,
     )
     d_k = noise.noise_covariance(projected, replacement=replacement)

@@ -10,7 +10,8 @@ Thesis Example 6.43 (after Noh & Lee 2015) builds a 2-D dynamics ``dX = −∇f(
   ∇f(x) = ∇Φ(x) - j(x),
 
 with ``r² = x₁² + x₂²``. Because ``∇·(j e^{−Φ}) = λ ∇·J = 0`` (a rotation field of a radial
-profile is divergence-free; ``∇·j`` itself is not zero), the Fokker–Planck equation is solved
+profile is divergence-free; ``∇·j = j·∇Φ`` itself is not zero, so the example does not satisfy
+Assumption 6.22 pointwise, nor does it need to), the Fokker–Planck equation is solved
 by ``ρ^{ss} = e^{−Φ}/Z`` **for every λ**: the steady state does not see the rotation, but
 detailed balance is broken (thesis Def. 6.14) with probability current
 ``J^{ss} = ρ^{ss} j = (λ/Z) e^{−r⁴/4} (−x₂, x₁)``. Consequences, all exact:
@@ -110,9 +111,12 @@ def double_well_potential(x: jax.Array) -> jax.Array:
 
 
 def double_well_rotation(x: jax.Array, strength: float) -> jax.Array:
-    r"""The divergence-free-current force ``j(x) = λ e^{Φ(x) − r⁴/4} (−x₂, x₁)``.
+    r"""The rotational force ``j(x) = λ e^{Φ(x) − r⁴/4} (−x₂, x₁)`` of Example 6.43.
 
-    ``j e^{−Φ}`` is the probability current (up to ``1/Z``); ``j · ∇Φ = 0`` (Lemma 6.23).
+    ``j e^{−Φ}/Z`` is the steady-state probability current and is divergence-free. ``j`` itself
+    is not: ``∇·j = j·∇Φ = λ e^{Φ − r⁴/4} x₁x₂(2 − x₁²)``, so this example keeps ``e^{−Φ}``
+    stationary without the thesis' Assumption 6.22 (``∇·j = 0``) or ``j ⟂ ∇Φ`` (Lemma 6.23):
+    only ``∇·(j e^{−Φ}) = ∇·j − j·∇Φ = 0`` is needed.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -241,7 +245,7 @@ def _log_g(s):
 
 
 def double_well_critical_strength() -> float:
-    r"""``λ_c = max_{s ∈ [0,1)} sqrt(1 − s) e^{−E(s)}``: beyond it ``f`` has no critical point but 0.
+    r"""``λ_c = max_{s ∈ [0,1)} sqrt(1 − s) e^{−E(s)}``: beyond it only the origin is critical.
 
     The maximum is at ``s = 0``, so ``λ_c = e^{−1/4} = 0.7788…``: the two off-origin critical
     points merge into the origin as ``λ ↑ λ_c``.
@@ -390,7 +394,7 @@ def simulate_sde(
         raise ValueError(
             f"`num_steps` must be a multiple of record_every={record_every}, got {num_steps}."
         )
-    chains, d = x0.shape
+    d = x0.shape[1]
     if diffusion is None:
         chol = jnp.eye(d, dtype=x0.dtype)
     else:
@@ -435,7 +439,7 @@ def _simulate(batched_drift, x0, key, chol, dt, scale, num_steps, burn_in, recor
             return carry, carry[0]
 
         keys = jax.random.split(k_run, num_steps)
-        keys = keys.reshape((num_steps // record_every, record_every) + keys.shape[1:])
+        keys = keys.reshape((num_steps // record_every, record_every, *keys.shape[1:]))
         acc0 = jnp.zeros((chains, d, d), x0.dtype)
         (x_last, acc), samples = jax.lax.scan(outer_step, (x, acc0), keys)
         acc = acc / (num_steps * dt)

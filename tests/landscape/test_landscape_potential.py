@@ -1,6 +1,7 @@
 """SGD's linearized steady-state potential: Lyapunov covariance, U, Q, mismatch, SGD runs."""
 
 import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -133,7 +134,9 @@ def test_discrete_equation_is_exact_for_the_linear_recursion():
     A = np.eye(4) - eta * F
     np.testing.assert_allclose(sigma, A @ sigma @ A.T + eta**2 * D / b, atol=1e-13)
     cont = landscape.sgd_stationary_covariance(F, D, learning_rate=eta, batch_size=b)
-    np.testing.assert_allclose(cont, eta / (2 * b) * landscape.lyapunov_covariance(F, D), atol=1e-14)
+    np.testing.assert_allclose(
+        cont, eta / (2 * b) * landscape.lyapunov_covariance(F, D), atol=1e-14
+    )
     # Kronecker path (non-symmetric F) gives the same discrete answer
     Fn = F + 1e-3 * np.triu(np.ones((4, 4)), 1)
     s_n = landscape.sgd_stationary_covariance(Fn, D, learning_rate=eta, batch_size=b, discrete=True)
@@ -160,11 +163,13 @@ def test_without_replacement_temperature_factor():
     )
     np.testing.assert_allclose(without, (n - b) / (n - 1) * with_r, rtol=1e-12)
     # and (N-b)/(N-1) is the exact covariance over all C(N, b) subsets
-    import itertools
-
-    means = np.array([np.asarray(grads)[list(s)].mean(0) for s in itertools.combinations(range(n), b)])
+    means = np.array(
+        [np.asarray(grads)[list(s)].mean(0) for s in itertools.combinations(range(n), b)]
+    )
     exact = np.cov(means.T, bias=True)
-    np.testing.assert_allclose(exact, (n - b) / (n - 1) / b * landscape.noise_covariance(grads), atol=1e-14)
+    np.testing.assert_allclose(
+        exact, (n - b) / (n - 1) / b * landscape.noise_covariance(grads), atol=1e-14
+    )
 
 
 # --- SGD runs on least squares ----------------------------------------------------------------
@@ -315,7 +320,9 @@ def test_projected_linearization_equals_dense_projection():
     np.testing.assert_allclose(r.diffusion, V @ D @ V.T, atol=1e-12)
     top = np.sort(np.linalg.eigvalsh(np.asarray(H)))[::-1][:k]
     np.testing.assert_allclose(r.ritz_values, top, rtol=1e-8)
-    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(np.asarray(r.hessian)))[::-1], top, rtol=1e-8)
+    np.testing.assert_allclose(
+        np.sort(np.linalg.eigvalsh(np.asarray(r.hessian)))[::-1], top, rtol=1e-8
+    )
     assert float(r.potential.residual) < 1e-12
 
 
