@@ -103,6 +103,14 @@ def _is_symmetric(f: jax.Array) -> bool:
     return bool(np.allclose(a, a.T, rtol=0.0, atol=1e3 * np.finfo(a.dtype).eps * np.abs(a).max()))
 
 
+_SINGULAR = (
+    "`hessian` makes the equation singular: λ_i + λ_j = 0 for a pair of its eigenvalues (e.g. a "
+    "zero eigenvalue), or λ_i + λ_j = η λ_i λ_j (a learning rate at the stability limit). The "
+    "stationary covariance does not exist; restrict F and D to the non-degenerate subspace "
+    "(e.g. projected_linearization) or lower the learning rate."
+)
+
+
 @jax.jit
 def _eigen_solve(f: jax.Array, rhs: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
     lam, v = jnp.linalg.eigh(0.5 * (f + f.T))
@@ -129,18 +137,17 @@ def _solve(f: jax.Array, rhs: jax.Array, step: float) -> jax.Array:
     if _is_symmetric(f):
         x, gap = _eigen_solve(f, rhs, step)
         if float(gap) <= 1e3 * float(jnp.finfo(f.dtype).eps):
-            raise ValueError(
-                "`hessian` has eigenvalues with λ_i + λ_j = 0 (e.g. a zero eigenvalue): the "
-                "stationary covariance does not exist; restrict F and D to the non-degenerate "
-                "subspace (e.g. projected_linearization)."
-            )
+            raise ValueError(_SINGULAR)
         return x
     if n > MAX_KRONECKER_DIM:
         raise ValueError(
             f"a non-symmetric `hessian` is solved by a d²×d² system and needs d <= "
             f"{MAX_KRONECKER_DIM}, got d={n}; symmetrize it or project it on a subspace first."
         )
-    return _kronecker_solve(f, rhs, step)
+    x = _kronecker_solve(f, rhs, step)
+    if not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(_SINGULAR)
+    return x
 
 
 def lyapunov_covariance(hessian: Any, diffusion: Any) -> jax.Array:

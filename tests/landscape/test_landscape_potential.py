@@ -361,6 +361,10 @@ def test_bad_input_is_rejected_with_the_argument_name():
         landscape.lyapunov_covariance(jnp.ones(3), jnp.eye(3))
     with pytest.raises(ValueError, match="λ_i \\+ λ_j = 0"):
         landscape.lyapunov_covariance(jnp.diag(jnp.array([1.0, 0.0])), jnp.eye(2))
+    with pytest.raises(ValueError, match="stability limit"):
+        landscape.sgd_stationary_covariance(
+            jnp.eye(2), jnp.eye(2), learning_rate=2.0, batch_size=1, discrete=True
+        )
     big = jnp.eye(60) + jnp.triu(jnp.ones((60, 60)), 1) * 1e-2
     with pytest.raises(ValueError, match="d <= 48"):
         landscape.lyapunov_covariance(big, jnp.eye(60))
