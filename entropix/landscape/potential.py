@@ -43,7 +43,8 @@ variance of a sample mean without replacement carries the finite-population fact
 ``β⁻¹ = (η/(2b))(1 − b/N)`` with ``D = D_wo`` (thesis eq. 6.7, where ``1 − β/N`` is a misprint
 for ``1 − b/N``), equivalently ``(η/(2b))·(N − b)/(N − 1)`` with ``D = D_w``. This holds for
 independent minibatches at every step; reshuffled epochs correlate the noise across the steps of
-an epoch (the increments of one epoch sum to the full gradient) and are not covered.
+an epoch (the minibatch gradients of one epoch average to the full gradient) and are not
+covered.
 
 **Large models.** :func:`projected_linearization` restricts ``F`` and ``D`` to the span of the
 top-``k`` Hessian eigenvectors (Lanczos on Hessian-vector products; per-example gradients
@@ -53,7 +54,7 @@ tens of thousands without ever forming a ``d × d`` matrix.
 References:
   Chaudhari & Soatto, *Stochastic gradient descent performs variational inference, converges to
   limit cycles for deep networks*, ICLR 2018 (`arXiv:1710.11029
-  <https://arxiv.org/abs/1710.11029>`_), §6.
+  <https://arxiv.org/abs/1710.11029>`_).
   Chaudhari, *A picture of the energy landscape of deep neural networks*, PhD thesis, UCLA
   2018, Ch. 6: eq. 6.6–6.7, Lemma 6.27, Example 6.43, Lemma 6.44, Remark 6.45.
   Kwon, Ao & Thouless, *Structure of stochastic dynamics near fixed points*, PNAS 2005.
