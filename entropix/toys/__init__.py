@@ -9,7 +9,9 @@ quadratic), :mod:`~entropix.toys.mixtures` (Gaussian mixtures, wide vs sharp),
 :mod:`~entropix.toys.rugged` (1-D/2-D rugged functions, viscous and non-viscous smoothing on a
 grid), :mod:`~entropix.toys.spin_glass` (spherical 3-spin glass in a field),
 :mod:`~entropix.toys.committee` (teacher–student committee machine / perceptron),
-:mod:`~entropix.toys.lq_control` (the LQ example of thesis Theorem 4.11).
+:mod:`~entropix.toys.lq_control` (the LQ example of thesis Theorem 4.11),
+:mod:`~entropix.toys.nonequilibrium` (the rotating double well of thesis Example 6.43 and an
+Euler–Maruyama simulator).
 """
 
 from entropix.toys.committee import (
@@ -39,6 +41,20 @@ from entropix.toys.mixtures import (
     mixture_loss,
     wide_vs_sharp_crossover,
     wide_vs_sharp_mixture,
+)
+from entropix.toys.nonequilibrium import (
+    DoubleWellMoments,
+    SDEPath,
+    double_well_angular_velocity,
+    double_well_critical_points,
+    double_well_critical_strength,
+    double_well_density,
+    double_well_gradient,
+    double_well_moments,
+    double_well_potential,
+    double_well_rotation,
+    simulate_sde,
+    winding_rate,
 )
 from entropix.toys.quadratics import (
     entropy_sgd_quadratic_step,
@@ -83,8 +99,10 @@ from entropix.toys.spin_glass import (
 
 __all__ = [
     "CommitteeTask",
+    "DoubleWellMoments",
     "GaussianMixture",
     "LQProblem",
+    "SDEPath",
     "SpinGlass",
     "committee_error",
     "committee_loss",
@@ -95,6 +113,14 @@ __all__ = [
     "complexity_i1",
     "complexity_zero",
     "distinct_minima",
+    "double_well_angular_velocity",
+    "double_well_critical_points",
+    "double_well_critical_strength",
+    "double_well_density",
+    "double_well_gradient",
+    "double_well_moments",
+    "double_well_potential",
+    "double_well_rotation",
     "entropy_sgd_quadratic_step",
     "grid_local_entropy",
     "grid_local_mean",
@@ -134,8 +160,10 @@ __all__ = [
     "rugged",
     "rugged_1d",
     "rugged_bowl",
+    "simulate_sde",
     "spin_glass_energy",
     "spin_glass_gradient",
     "wide_vs_sharp_crossover",
     "wide_vs_sharp_mixture",
+    "winding_rate",
 ]
