@@ -17,3 +17,7 @@ def x64():
 # in their own process, so the main process does not collect them.
 if os.environ.get("ENTROPIX_MULTIDEVICE") != "1":
     collect_ignore = ["multidevice"]
+
+# The doctest collector (--doctest-modules) would import every conftest.py as a module named
+# "conftest"; they hold no doctests, and two of them in package-less folders clash.
+collect_ignore_glob = ["*/conftest.py"]

@@ -21,4 +21,7 @@ def test_all_lists_exactly_the_public_names():
     public = {n for n in vars(entropix) if not n.startswith("_")} - {"annotations"}
     modules = {n for n in public if type(getattr(entropix, n)).__name__ == "module"}
     assert set(entropix.__all__) == public - modules
-    assert all(callable(getattr(entropix, n)) for n in entropix.__all__)
+    # Functions and classes, and the one data object: the optimizer catalogue.
+    data = {"OPTIMIZERS"}
+    assert all(callable(getattr(entropix, n)) for n in set(entropix.__all__) - data)
+    assert all(isinstance(entry, entropix.OptimizerEntry) for entry in entropix.OPTIMIZERS.values())

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from entropix.landscape import _checks, hvp, lanczos
+from entropix._src import validation
+from entropix.landscape import hvp, lanczos
 
 PyTree = Any
 
@@ -74,7 +75,7 @@ def density_moments(nodes: Any, weights: Any, max_order: int = 4) -> jax.Array:
     Returns:
       Array of shape ``(max_order + 1,)``.
     """
-    max_order = _checks.as_int("max_order", max_order, minimum=0)
+    max_order = validation.check_static_int("max_order", max_order, minimum=0)
     nodes = jnp.atleast_2d(jnp.asarray(nodes))
     weights = jnp.atleast_2d(jnp.asarray(weights))
     powers = nodes[..., None] ** jnp.arange(max_order + 1)
@@ -83,7 +84,7 @@ def density_moments(nodes: Any, weights: Any, max_order: int = 4) -> jax.Array:
 
 def broadened_density(nodes: Any, weights: Any, grid: Any, sigma: float) -> jax.Array:
     """Gaussian-broadened density ``(1/P) Σ_p Σ_j τ_pj N(t; θ_pj, σ²)`` on ``grid``."""
-    sigma = _checks.positive("sigma", sigma)
+    sigma = validation.check_positive_finite("sigma", sigma)
     nodes = jnp.ravel(jnp.asarray(nodes))
     num_probes = max(1, int(np.prod(np.shape(weights)[:-1])) if np.ndim(weights) > 1 else 1)
     weights = jnp.ravel(jnp.asarray(weights)) / num_probes
@@ -129,9 +130,9 @@ def slq_density(
       A :class:`SpectralDensity` (grid, density, nodes, weights, sigma).
     """
     op = hvp.as_operator(operator)
-    order = _checks.as_int("order", order)
-    num_probes = _checks.as_int("num_probes", num_probes)
-    num_points = _checks.as_int("num_points", num_points, minimum=2)
+    order = validation.check_static_int("order", order)
+    num_probes = validation.check_static_int("num_probes", num_probes)
+    num_points = validation.check_static_int("num_points", num_points, minimum=2)
     if order > op.dim:
         raise ValueError(f"`order` must be <= the dimension d={op.dim}, got order={order}.")
     if probe not in ("rademacher", "gaussian"):
@@ -150,7 +151,7 @@ def slq_density(
     lo, hi = float(nodes.min()), float(nodes.max())
     if sigma is None:
         sigma = max((hi - lo) / 200.0, 1e-12)
-    sigma = _checks.positive("sigma", sigma)
+    sigma = validation.check_positive_finite("sigma", sigma)
     if grid is None:
         grid = jnp.linspace(lo - 5 * sigma, hi + 5 * sigma, num_points, dtype=nodes.dtype)
     grid = jnp.asarray(grid)

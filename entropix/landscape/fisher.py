@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from entropix.landscape import _checks, dataset
+from entropix._src import validation
+from entropix.landscape import dataset
 
 PyTree = Any
 
@@ -166,8 +167,8 @@ def adam_fisher_diagonal(
     Returns:
       A pytree like the parameters (zeros before the first update).
     """
-    b1 = _checks.unit_interval("b1", b1, allow_zero=True)
-    b2 = _checks.unit_interval("b2", b2, allow_zero=True)
+    b1 = validation.check_fraction("b1", b1, allow_zero=True)
+    b2 = validation.check_fraction("b2", b2, allow_zero=True)
     if b1 >= 1.0:
         raise ValueError(f"`b1` must be < 1, got b1={b1}.")
     if b2 >= 1.0:

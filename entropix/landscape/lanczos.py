@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from entropix.landscape import _checks, hvp
+from entropix._src import validation
+from entropix.landscape import hvp
 
 PyTree = Any
 
@@ -120,7 +121,7 @@ def _lanczos(
 
 
 def _default_key(key):
-    return jax.random.key(0) if key is None else _checks.key("key", key)
+    return jax.random.key(0) if key is None else validation.check_key("key", key)
 
 
 def lanczos_tridiagonal(
@@ -151,7 +152,7 @@ def lanczos_tridiagonal(
       A :class:`Tridiagonal` ``(alphas, betas, last_beta, basis)``; memory ``O(m d)``.
     """
     op = hvp.as_operator(operator)
-    num_steps = _checks.as_int("num_steps", num_steps)
+    num_steps = validation.check_static_int("num_steps", num_steps)
     if num_steps > op.dim:
         raise ValueError(
             f"`num_steps` must be <= the dimension d={op.dim}, got num_steps={num_steps}."
@@ -228,10 +229,10 @@ def lanczos_eigenvalues(
       A :class:`LanczosResult`.
     """
     op = hvp.as_operator(operator)
-    k = _checks.as_int("k", k)
+    k = validation.check_static_int("k", k)
     if num_steps is None:
         num_steps = min(op.dim, max(3 * k, k + 40))
-    num_steps = _checks.as_int("num_steps", num_steps)
+    num_steps = validation.check_static_int("num_steps", num_steps)
     if k > num_steps:
         raise ValueError(f"`k` must be <= num_steps={num_steps}, got k={k}.")
     t = lanczos_tridiagonal(op, num_steps, key=key)

@@ -74,9 +74,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from entropix._src import loop
-from entropix._src.local_entropy import check_noise_distribution, sgld_rule
-from entropix.landscape import _checks, dataset
+from entropix._src import common, validation
+from entropix._src.local_entropy import sgld_rule
+from entropix.landscape import dataset
 
 PyTree = Any
 
@@ -139,7 +139,7 @@ def default_nbeta(batch_size: int) -> float:
     Returns:
       ``m / log m``.
     """
-    m = _checks.as_int("batch_size", batch_size, minimum=2)
+    m = validation.check_static_int("batch_size", batch_size, minimum=2)
     return m / math.log(m)
 
 
@@ -182,9 +182,9 @@ def llc_settings_from_devinterp(
       ValueError: for a non-positive ``lr`` or ``nbeta``, a negative ``localization`` or
         ``weight_decay``, or neither ``nbeta`` nor ``batch_size``.
     """
-    lr = _checks.positive("lr", lr)
-    localization = _checks.non_negative("localization", localization)
-    weight_decay = _checks.non_negative("weight_decay", weight_decay)
+    lr = validation.check_positive_finite("lr", lr)
+    localization = validation.check_non_negative_finite("localization", localization)
+    weight_decay = validation.check_non_negative_finite("weight_decay", weight_decay)
     if nbeta is None:
         if batch_size is None:
             raise ValueError(
@@ -192,7 +192,7 @@ def llc_settings_from_devinterp(
                 "devinterp's default nbeta = batch_size / log(batch_size)."
             )
         nbeta = default_nbeta(batch_size)
-    nbeta = _checks.positive("nbeta", nbeta)
+    nbeta = validation.check_positive_finite("nbeta", nbeta)
     return LLCSettings(
         nbeta=nbeta,
         coupling=localization / nbeta,
@@ -226,10 +226,10 @@ def llc_settings_to_devinterp(
       ValueError: for a non-positive ``nbeta`` or ``sgld_learning_rate`` or a negative
         ``coupling`` or ``weight_decay``.
     """
-    nbeta = _checks.positive("nbeta", nbeta)
-    coupling = _checks.non_negative("coupling", coupling)
-    sgld_learning_rate = _checks.positive("sgld_learning_rate", sgld_learning_rate)
-    weight_decay = _checks.non_negative("weight_decay", weight_decay)
+    nbeta = validation.check_positive_finite("nbeta", nbeta)
+    coupling = validation.check_non_negative_finite("coupling", coupling)
+    sgld_learning_rate = validation.check_positive_finite("sgld_learning_rate", sgld_learning_rate)
+    weight_decay = validation.check_non_negative_finite("weight_decay", weight_decay)
     return DevinterpSettings(
         lr=2.0 * sgld_learning_rate / nbeta,
         nbeta=nbeta,
@@ -332,7 +332,7 @@ def _run_chains(
         return value
 
     def chain(key):
-        base_key = loop.as_key(key)
+        base_key = common.as_key(key)
 
         def body(carry, index):
             walker, loss, grad = carry
@@ -344,7 +344,7 @@ def _run_chains(
                 params,
                 walker,
                 empty,
-                loop.step_key(base_key, index, 0),
+                common.step_key(base_key, index, 0),
                 outer_count,
             )
             if metropolis:
@@ -364,7 +364,7 @@ def _run_chains(
                 log_ratio = (energy(walker, loss) - energy(proposal, new_loss)) / temperature + (
                     _tree_vdot(fwd, fwd) - _tree_vdot(bwd, bwd)
                 ) / (4.0 * step_size * temperature)
-                uniform = jax.random.uniform(loop.step_key(base_key, index, 1), (), loss.dtype)
+                uniform = jax.random.uniform(common.step_key(base_key, index, 1), (), loss.dtype)
                 accept = jnp.isfinite(log_ratio) & (jnp.log(uniform) < log_ratio)
                 new_carry = _tree_where(
                     accept, (proposal, new_loss, new_grad), (walker, loss, grad)
@@ -574,20 +574,20 @@ def estimate_llc(
       Lau et al., *The local learning coefficient: a singularity-aware complexity measure*,
       AISTATS 2025, `arXiv:2308.12108 <https://arxiv.org/abs/2308.12108>`_, eq. (10).
     """
-    nbeta = _checks.positive("nbeta", nbeta)
-    coupling = _checks.non_negative("coupling", coupling)
-    sgld_learning_rate = _checks.positive("sgld_learning_rate", sgld_learning_rate)
-    weight_decay = _checks.non_negative("weight_decay", weight_decay)
-    num_steps = _checks.as_int("num_steps", num_steps)
-    burn_in = _checks.as_int("burn_in", burn_in, minimum=0)
+    nbeta = validation.check_positive_finite("nbeta", nbeta)
+    coupling = validation.check_non_negative_finite("coupling", coupling)
+    sgld_learning_rate = validation.check_positive_finite("sgld_learning_rate", sgld_learning_rate)
+    weight_decay = validation.check_non_negative_finite("weight_decay", weight_decay)
+    num_steps = validation.check_static_int("num_steps", num_steps)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= num_steps:
         raise ValueError(
             f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}: lower burn_in "
             "or raise num_steps."
         )
-    thinning = _checks.as_int("thinning", thinning)
-    num_chains = _checks.as_int("num_chains", num_chains)
-    check_noise_distribution(noise_distribution)
+    thinning = validation.check_static_int("thinning", thinning)
+    num_chains = validation.check_static_int("num_chains", num_chains)
+    validation.check_noise_distribution(noise_distribution)
     if metropolis and stochastic:
         raise ValueError(
             "`metropolis=True` needs full-data losses, got stochastic=True: pass "

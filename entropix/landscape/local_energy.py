@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from entropix.landscape import _checks, dataset, lanczos
+from entropix._src import validation
+from entropix.landscape import dataset, lanczos
 
 PyTree = Any
 _NORM_NAMES = ("norm", "bn")
@@ -165,7 +166,7 @@ def local_energy(
     Returns:
       A :class:`LocalEnergy`.
     """
-    num_samples = _checks.as_int("num_samples", num_samples)
+    num_samples = validation.check_static_int("num_samples", num_samples)
     sigmas = jnp.atleast_1d(jnp.asarray(sigmas))
     if sigmas.ndim != 1 or sigmas.size == 0:
         raise ValueError(f"`sigmas` must be a non-empty 1-D sequence, got shape {sigmas.shape}.")

@@ -58,7 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from entropix.landscape import _checks, _flat, dataset, lanczos
+from entropix._src import validation
+from entropix.landscape import _flat, dataset, lanczos
 
 PyTree = Any
 
@@ -182,16 +183,16 @@ def estimate_local_entropy_gradient(
     Returns:
       A :class:`LocalEntropyGradient`.
     """
-    coupling = _checks.positive("coupling", coupling)
-    num_steps = _checks.as_int("num_steps", num_steps)
-    burn_in = _checks.as_int("burn_in", burn_in, minimum=0)
+    coupling = validation.check_positive_finite("coupling", coupling)
+    num_steps = validation.check_static_int("num_steps", num_steps)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= num_steps:
         raise ValueError(f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}.")
-    num_chains = _checks.as_int("num_chains", num_chains)
-    sgld_learning_rate = _checks.positive("sgld_learning_rate", sgld_learning_rate)
-    noise = _checks.non_negative("noise", noise)
+    num_chains = validation.check_static_int("num_chains", num_chains)
+    sgld_learning_rate = validation.check_positive_finite("sgld_learning_rate", sgld_learning_rate)
+    noise = validation.check_non_negative_finite("noise", noise)
     if average_weight is not None:
-        average_weight = _checks.unit_interval("average_weight", average_weight)
+        average_weight = validation.check_fraction("average_weight", average_weight)
     key = lanczos._default_key(key)
     keys = jax.random.split(key, num_chains)
     prepared = dataset.prepare_batches(batches)
@@ -371,26 +372,26 @@ def estimate_local_entropy(
     Returns:
       A :class:`LocalEntropyValue`.
     """
-    coupling = _checks.positive("coupling", coupling)
-    noise = _checks.non_negative("noise", noise)
+    coupling = validation.check_positive_finite("coupling", coupling)
+    noise = validation.check_non_negative_finite("noise", noise)
     max_coupling = 1000.0 * coupling if max_coupling is None else max_coupling
-    max_coupling = _checks.positive("max_coupling", max_coupling)
+    max_coupling = validation.check_positive_finite("max_coupling", max_coupling)
     if max_coupling <= coupling:
         raise ValueError(
             f"`max_coupling` must be > coupling={coupling}, got max_coupling={max_coupling}."
         )
-    num_couplings = _checks.as_int("num_couplings", num_couplings, minimum=2)
-    num_steps = _checks.as_int("num_steps", num_steps)
-    burn_in = _checks.as_int("burn_in", burn_in, minimum=0)
+    num_couplings = validation.check_static_int("num_couplings", num_couplings, minimum=2)
+    num_steps = validation.check_static_int("num_steps", num_steps)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= num_steps:
         raise ValueError(f"`burn_in` must be < num_steps={num_steps}, got burn_in={burn_in}.")
-    num_chains = _checks.as_int("num_chains", num_chains, minimum=2)
+    num_chains = validation.check_static_int("num_chains", num_chains, minimum=2)
     if sgld_learning_rate is None:
         lr_fn = lambda g: 0.1 / (1.0 + g)  # noqa: E731
     elif callable(sgld_learning_rate):
         lr_fn = sgld_learning_rate
     else:
-        constant = _checks.positive("sgld_learning_rate", sgld_learning_rate)
+        constant = validation.check_positive_finite("sgld_learning_rate", sgld_learning_rate)
         lr_fn = lambda g: constant  # noqa: E731
     key = lanczos._default_key(key)
 
@@ -406,7 +407,7 @@ def estimate_local_entropy(
     integrand, integrand_se, acceptance = [], [], []
     f0 = None
     for j, gamma in enumerate(couplings):
-        eta = _checks.positive("sgld_learning_rate", lr_fn(float(gamma)))
+        eta = validation.check_positive_finite("sgld_learning_rate", lr_fn(float(gamma)))
         keys = jax.random.split(jax.random.fold_in(key, j), num_chains)
         f0, stats, acc = _ti_chains_jit(
             loss_fn,

@@ -37,7 +37,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from entropix.landscape import _checks, dataset
+from entropix._src import validation
+from entropix.landscape import dataset
 
 PyTree = Any
 
@@ -155,7 +156,7 @@ def minibatch_gradient_covariance(grads: Any, batch_size: int, *, replacement: b
     """
     grads = _check_grads(grads)
     n = grads.shape[0]
-    b = _checks.as_int("batch_size", batch_size)
+    b = validation.check_static_int("batch_size", batch_size)
     if not replacement and b > n:
         raise ValueError(f"`batch_size` must be <= N={n} without replacement, got {b}.")
     cov = noise_covariance(grads, replacement=replacement)
@@ -180,11 +181,11 @@ def sgd_temperature(
     Returns:
       The temperature as a float.
     """
-    eta = _checks.positive("learning_rate", learning_rate)
-    b = _checks.as_int("batch_size", batch_size)
+    eta = validation.check_positive_finite("learning_rate", learning_rate)
+    b = validation.check_static_int("batch_size", batch_size)
     temp = eta / (2 * b)
     if num_examples is not None:
-        n = _checks.as_int("num_examples", num_examples)
+        n = validation.check_static_int("num_examples", num_examples)
         if b > n:
             raise ValueError(f"`batch_size` must be <= num_examples={n}, got batch_size={b}.")
         temp *= 1 - b / n
@@ -263,7 +264,7 @@ def noise_spectrum(
     lam_max = float(eig[0])
     if tolerance is None:
         tolerance = lam_max * d * float(jnp.finfo(grads.dtype).eps)
-    tolerance = _checks.non_negative("tolerance", tolerance)
+    tolerance = validation.check_non_negative_finite("tolerance", tolerance)
     rank = int(jnp.sum(eig > tolerance))
     total = float(jnp.sum(eig))
     mean = total / d

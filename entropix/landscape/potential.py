@@ -70,7 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from entropix.landscape import _checks, dataset, hvp, lanczos, noise
+from entropix._src import validation
+from entropix.landscape import dataset, hvp, lanczos, noise
 
 PyTree = Any
 
@@ -424,7 +425,7 @@ def iterate_covariance(
         raise ValueError(
             f"`trajectory` must have shape (T, d) or (M, T, d), got shape {jnp.shape(trajectory)}."
         )
-    burn_in = _checks.as_int("burn_in", burn_in, minimum=0)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= x.shape[1] - 1:
         raise ValueError(
             f"`burn_in` must leave at least 2 samples per chain, got burn_in={burn_in} for "
@@ -487,7 +488,7 @@ def angular_momentum(
     Returns:
       An :class:`AngularMomentum`.
     """
-    dt = _checks.positive("dt", dt)
+    dt = validation.check_positive_finite("dt", dt)
     x = jnp.asarray(trajectory)
     if x.ndim == 2:
         x = x[None]
@@ -495,7 +496,7 @@ def angular_momentum(
         raise ValueError(
             f"`trajectory` must have shape (T, d) or (M, T, d), got shape {jnp.shape(trajectory)}."
         )
-    burn_in = _checks.as_int("burn_in", burn_in, minimum=0)
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
     if burn_in >= x.shape[1] - 1:
         raise ValueError(f"`burn_in` must leave at least 2 samples, got burn_in={burn_in}.")
     x = x[:, burn_in:]
@@ -586,12 +587,12 @@ def projected_linearization(
       A :class:`ProjectedLinearization`.
     """
     op = hvp.hessian_operator(loss_fn, params, batches)
-    k = _checks.as_int("k", k)
+    k = validation.check_static_int("k", k)
     if k > op.dim:
         raise ValueError(f"`k` must be <= the number of parameters d={op.dim}, got k={k}.")
     if num_steps is None:
         num_steps = min(op.dim, max(2 * k, k + 20))
-    num_steps = _checks.as_int("num_steps", num_steps)
+    num_steps = validation.check_static_int("num_steps", num_steps)
     if num_steps < k:
         raise ValueError(f"`num_steps` must be >= k={k}, got num_steps={num_steps}.")
     t = lanczos.lanczos_tridiagonal(op, num_steps, key=key)

@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from entropix.landscape import _checks, hvp
+from entropix._src import validation
+from entropix.landscape import hvp
 
 PyTree = Any
 
@@ -95,8 +96,8 @@ def hessian_matrix(
     Returns:
       The symmetric ``(d, d)`` Hessian.
     """
-    max_params = _checks.as_int("max_params", max_params)
-    chunk_size = _checks.as_int("chunk_size", chunk_size)
+    max_params = validation.check_static_int("max_params", max_params)
+    chunk_size = validation.check_static_int("chunk_size", chunk_size)
     op = hvp.hessian_operator(loss_fn, params, batches)
     _check_size(op.dim, max_params)
     return _dense_jit(op, min(chunk_size, op.dim))
@@ -189,7 +190,7 @@ def spectrum_summary(
     Returns:
       A :class:`SpectrumSummary` of Python floats.
     """
-    threshold = _checks.non_negative("threshold", threshold)
+    threshold = validation.check_non_negative_finite("threshold", threshold)
     if hasattr(eigenvalues, "nodes") and hasattr(eigenvalues, "weights"):
         if weights is not None:
             raise ValueError("Pass `weights` only with an array of eigenvalues, not a density.")

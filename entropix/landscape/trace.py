@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from entropix.landscape import _checks, hvp, lanczos
+from entropix._src import validation
+from entropix.landscape import hvp, lanczos
 
 PyTree = Any
 
@@ -80,8 +81,8 @@ def hutchinson_trace(
       A :class:`TraceEstimate` ``(trace, stderr, samples)``.
     """
     op = hvp.as_operator(operator)
-    num_probes = _checks.as_int("num_probes", num_probes)
-    batch_size = _checks.as_int("batch_size", batch_size)
+    num_probes = validation.check_static_int("num_probes", num_probes)
+    batch_size = validation.check_static_int("batch_size", batch_size)
     key = lanczos._default_key(key)
     samples = _samples_jit(op, key, num_probes, min(batch_size, num_probes))
     trace = jnp.mean(samples)

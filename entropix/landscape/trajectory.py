@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from entropix.landscape import _checks, dataset
+from entropix._src import validation
+from entropix.landscape import dataset
 
 PyTree = Any
 
@@ -165,10 +166,12 @@ def autocorrelation(
     k = x.shape[0]
     if k < 2:
         raise ValueError(f"`snapshots` needs at least 2 snapshots, got {k}.")
-    max_lag = k // 2 if max_lag is None else _checks.as_int("max_lag", max_lag, minimum=0)
+    max_lag = (
+        k // 2 if max_lag is None else validation.check_static_int("max_lag", max_lag, minimum=0)
+    )
     if max_lag >= k:
         raise ValueError(f"`max_lag` must be < the number of snapshots {k}, got {max_lag}.")
-    confidence = _checks.unit_interval("confidence", confidence)
+    confidence = validation.check_fraction("confidence", confidence)
     if confidence >= 1:
         raise ValueError(f"`confidence` must be < 1, got confidence={confidence}.")
     centered = x - jnp.mean(x, axis=0)
