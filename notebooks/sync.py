@@ -20,8 +20,14 @@ import argparse
 import pathlib
 import sys
 
-import jupytext
 import nbformat
+
+try:
+    import jupytext
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise SystemExit(
+        "notebooks/sync.py needs jupytext: pip install -e '.[notebooks]' (or pip install jupytext)"
+    ) from err
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE_MARKER = "# jupyter:\n#   jupytext:\n"  # in the YAML header of every notebook source
