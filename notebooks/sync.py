@@ -92,13 +92,12 @@ def build(name: str) -> nbformat.NotebookNode:
     install_cell_index(nb, name)
     notebook = nbformat.v4.new_notebook(metadata={"kernelspec": nb.metadata["kernelspec"]})
     notebook.metadata.update(METADATA)
+    new_cell = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}
     for index, cell in enumerate(nb.cells):
-        new = (
-            nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
-        )
-        if cell.cell_type not in ("code", "markdown"):
-            raise ValueError(f"notebooks/{name}.py: unexpected {cell.cell_type} cell {index}.")
-        notebook.cells.append(new(cell.source, id=f"{name.replace('_', '-')}-{index:02d}"))
+        if cell.cell_type not in new_cell:
+            raise ValueError(f"notebooks/{name}.py: cell {index} is a {cell.cell_type} cell.")
+        cell_id = f"{name.replace('_', '-')}-{index:02d}"
+        notebook.cells.append(new_cell[cell.cell_type](cell.source, id=cell_id))
     nbformat.validate(notebook)
     return notebook
 
