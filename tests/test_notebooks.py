@@ -1,10 +1,13 @@
-"""The Colab notebooks: stripped in the repository, in sync with their generator, and executed
-top to bottom in fast mode (``ENTROPIX_FAST=1``) by a fresh ``python3`` kernel.
+"""The Colab notebooks: stripped in the repository, in sync with their jupytext sources
+``notebooks/<name>.py``, and executed top to bottom in fast mode (``ENTROPIX_FAST=1``) by a
+fresh ``python3`` kernel.
 
 Each notebook ends with a cell that asserts its claims (e.g. step form ≡ compiled form, fewer
 local minima under more smoothing, vmap ≡ shard_map, Lanczos ≡ exact spectrum, fewer spin-glass
 minima under a stronger field); the execution tests below also read the numbers the notebooks
-print and check them here.
+print and check them here. The notebooks are discovered from their sources: a new
+``notebooks/<name>.py`` is checked and executed without touching this file, and a function
+``test_<name>`` below replaces its plain execution test with one that also reads its numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -20,12 +25,9 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NAMES = (
-    "quickstart",
-    "local_entropy_landscapes",
-    "parle_replicas",
-    "landscape_diagnostics",
-    "trivialized_sgd_spin_glass",
+SOURCE_MARKER = "# jupyter:\n#   jupytext:\n"  # the jupytext header of a notebook source
+NAMES = tuple(
+    sorted(p.stem for p in NOTEBOOK_DIR.glob("*.py") if SOURCE_MARKER in p.read_text()[:500])
 )
 CELL_TIMEOUT_S = 300
 
@@ -34,21 +36,26 @@ def read(name: str):
     return nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_notebooks", NOTEBOOK_DIR / "make_notebooks.py"
-    )
+def load_sync():
+    """``notebooks/sync.py`` (it needs jupytext: skips the test where it is not installed)."""
+    pytest.importorskip("jupytext")
+    spec = importlib.util.spec_from_file_location("notebooks_sync", NOTEBOOK_DIR / "sync.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_every_notebook_is_there():
-    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES)
+    assert {"quickstart", "local_entropy_landscapes", "parle_replicas"} <= set(NAMES)
+    assert {"landscape_diagnostics", "trivialized_sgd_spin_glass"} <= set(NAMES)
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES), (
+        "every notebooks/<name>.ipynb needs its source notebooks/<name>.py and vice versa: "
+        "run python notebooks/sync.py"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_is_stripped_and_opens_with_purpose_and_colab_install(name):
+def test_notebook_is_stripped_and_opens_with_purpose_and_install(name):
     nb = read(name)
     nbformat.validate(nb)
     for cell in nb.cells:
@@ -58,18 +65,79 @@ def test_notebook_is_stripped_and_opens_with_purpose_and_colab_install(name):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# "), name
     assert len(first.source.split("\n\n")[1]) > 200, f"{name}: no purpose paragraph"
-    install = [c for c in nb.cells[:3] if c.cell_type == "code" and "google.colab" in c.source]
-    assert install and "entropix-jax[examples]" in install[0].source, name
+    install = [c for c in nb.cells[:3] if c.cell_type == "code" and "ENTROPIX_SOURCE" in c.source]
+    assert len(install) == 1 and "entropix-jax[examples] @ {source}" in install[0].source, name
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
-def test_notebooks_match_their_generator():
-    generator = load_generator()
-    for name in NAMES:
-        built, committed = generator.build(name), read(name)
-        assert [(c.cell_type, c.source) for c in built.cells] == [
-            (c.cell_type, c.source) for c in committed.cells
-        ], f"{name}.ipynb differs from make_notebooks.py: run python notebooks/make_notebooks.py"
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_matches_its_source(name):
+    sync = load_sync()
+    assert (NOTEBOOK_DIR / f"{name}.ipynb").read_text() == sync.render(name), (
+        f"notebooks/{name}.ipynb differs from notebooks/{name}.py: run python notebooks/sync.py"
+    )
+    nb = read(name)
+    assert [c.id for c in nb.cells] == [
+        f"{name.replace('_', '-')}-{i:02d}" for i in range(len(nb.cells))
+    ]
+    (install,) = [c for c in nb.cells[:3] if "ENTROPIX_SOURCE" in c.source]
+    assert install.source == sync.INSTALL_CELL, f"{name}: run python notebooks/sync.py"
+
+
+def run_install_cell(monkeypatch, cell: str, *, importable: bool, source=None) -> list:
+    """Executes the install cell with pip stubbed out; returns the pip commands it ran."""
+    if source is not None:
+        default = re.search(r'^ENTROPIX_SOURCE = "(.*)"$', cell, re.M).group(1)
+        cell = cell.replace(f'"{default}"', repr(source))
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check: commands.append((cmd, check)))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if importable else None)
+    exec(compile(cell, "install cell", "exec"), {})
+    return commands
+
+
+def test_install_cell_installs_entropix_jax_from_the_chosen_source(monkeypatch, tmp_path):
+    cell = load_sync().INSTALL_CELL
+    assert run_install_cell(monkeypatch, cell, importable=True) == []  # importable: no pip
+    [(command, check)] = run_install_cell(monkeypatch, cell, importable=False)
+    assert command == [
+        sys.executable,
+        *("-m", "pip", "install", "-q"),
+        "entropix-jax[examples] @ git+https://github.com/entropix-jax/entropix",
+    ]
+    assert check is True
+    [(command, _)] = run_install_cell(monkeypatch, cell, importable=False, source=str(tmp_path))
+    assert command[-1] == f"entropix-jax[examples] @ {tmp_path.resolve().as_uri()}"
+    url = "git+https://github.com/entropix-jax/entropix@v0.1.0"
+    [(command, _)] = run_install_cell(monkeypatch, cell, importable=False, source=url)
+    assert command[-1] == f"entropix-jax[examples] @ {url}"
+    assert not any(arg == "entropix" or arg.startswith("entropix[") for arg in command)
+
+
+def test_sync_reports_and_rewrites_a_stale_notebook(tmp_path, monkeypatch, capsys):
+    # A copy of the directory with one edited source: --check reports it, a run rewrites it.
+    sync = load_sync()
+    for path in NOTEBOOK_DIR.glob("quickstart.*"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "quickstart.py").write_text(
+        (NOTEBOOK_DIR / "quickstart.py")
+        .read_text()
+        .replace("BATCH, L = 100, 5", "BATCH, L = 50, 5")
+    )
+    monkeypatch.setattr(sync, "HERE", tmp_path)
+    assert sync.names() == ["quickstart"]
+    assert sync.main(["--check"]) == 1
+    assert "quickstart.ipynb" in capsys.readouterr().err
+    assert sync.main([]) == 0 and sync.main(["--check"]) == 0
+    assert "BATCH, L = 50, 5" in nbformat.read(tmp_path / "quickstart.ipynb", 4).cells[4].source
+    # A stale install cell (the cell assigning ENTROPIX_SOURCE) is replaced by the shared one.
+    source = (tmp_path / "quickstart.py").read_text()
+    (tmp_path / "quickstart.py").write_text(
+        source.replace(sync.INSTALL_CELL, 'ENTROPIX_SOURCE = "."')
+    )
+    assert sync.main(["--check"]) == 1
+    assert "quickstart.py (install cell)" in capsys.readouterr().err
+    assert sync.main([]) == 0 and (tmp_path / "quickstart.py").read_text() == source
 
 
 def execute(name: str, monkeypatch) -> str:
@@ -81,6 +149,7 @@ def execute(name: str, monkeypatch) -> str:
         timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        shutdown_kernel="immediate",  # the kernel is discarded: a graceful shutdown costs ~1.5 s
     )
     try:
         client.execute()
@@ -153,3 +222,14 @@ def test_fast_mode_is_read_from_the_environment():
     for name in NAMES:
         sources = "\n".join(c.source for c in read(name).cells if c.cell_type == "code")
         assert 'os.environ.get("ENTROPIX_FAST") == "1"' in sources, name
+
+
+# Keep this last: every notebook without a `test_<name>` above is executed here (its own final
+# cell asserts its claims).
+WITHOUT_OWN_TEST = tuple(name for name in NAMES if f"test_{name}" not in globals())
+
+if WITHOUT_OWN_TEST:
+
+    @pytest.mark.parametrize("name", WITHOUT_OWN_TEST)
+    def test_notebook_executes(name, monkeypatch):
+        assert execute(name, monkeypatch)
