@@ -228,10 +228,10 @@ runs = {}
 start = time.perf_counter()
 runs["Parle"] = train(make_parle(), parle_step, batches, L, anchors)
 runs["Elastic-SGD"] = train(
-    entropix.elastic_sgd(0.05, coupling=0.1, momentum=0.9), sgd_step, batches, 1, itself
+    entropix.elastic_sgd(0.05, elastic_coupling=0.1, momentum=0.9), sgd_step, batches, 1, itself
 )
 runs["rSGD (K=5)"] = train(
-    entropix.replicated_sgd(0.05, coupling=0.01, every=5, momentum=0.9, nesterov=True),
+    entropix.replicated_sgd(0.05, elastic_coupling=0.01, every=5, momentum=0.9, nesterov=True),
     sgd_step,
     batches,
     1,
