@@ -120,6 +120,14 @@ def test_flax_recipes_train_and_evaluate_the_anchor():
     for a, b in zip(jax.tree.leaves(evaluated), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(a, b)
     assert float(ns["nnx_loss"](ns["eval_model"], x, y)) < 0.1
+    # Compiled form through entropix.models.apply_gradients and nnx.Optimizer: the same
+    # minibatches and noise as the step form, so the same anchor.
+    assert int(ns["cstate"].step) == 20 == int(entropix.outer_step_count(ns["cstate"].opt_state))
+    for a, b in zip(jax.tree.leaves(ns["cstate"].params), jax.tree.leaves(anchor), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    compiled_nnx = nnx.to_pure_dict(nnx.state(ns["cmodel"], nnx.Param))
+    for a, b in zip(jax.tree.leaves(compiled_nnx), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_replica_guide_recovers_the_weights():

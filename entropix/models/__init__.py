@@ -52,6 +52,7 @@ from entropix.models.registry import (
     init_shapes,
     param_count,
 )
+from entropix.models.train_state import apply_gradients
 from entropix.models.wrn import WideBasicBlock, WideResNet, wrn_16_4, wrn_28_10
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "WideResNet",
     "accuracy",
     "allcnn",
+    "apply_gradients",
     "char_lstm",
     "char_lstm_hessian",
     "committee_error",
