@@ -85,69 +85,53 @@ def compiled_outer_step(opt):
     return run
 
 
-def sam_steps():
-    opt = optax.contrib.sam(
-        optax.sgd(0.01, momentum=0.9, nesterov=True), optax.sgd(0.05), sync_period=2
-    )
-    return opt, scanned_steps(opt)
+def catalogue_rows(num_inner, num_replicas):
+    """(label, optimizer, form, replicas) for every optimizer of the catalogue.
+
+    Each is built from its catalogue ``example_kwargs`` with ``L = num_inner``, in its compiled
+    form where it has one (one call = one outer step), and vmapped over ``num_replicas``
+    replicas when it is a replica method.
+    """
+    rows = []
+    for entry in entropix.OPTIMIZERS.values():
+        if entry.kind == "transform":  # chained before an optimizer, timed inside trivialized_sgd
+            continue
+        kwargs = dict(entry.example_kwargs)
+        if entry.cycle_argument is not None:
+            kwargs[entry.cycle_argument] = num_inner
+        form = "compiled" if entry.compiled else "steps"
+        if entry.compiled:
+            kwargs["compiled"] = True
+        replicas = num_replicas if entry.replica_axis is not None else None
+        label = entry.label + (f" (n={replicas}, vmap)" if replicas else "")
+        if entry.compiled:
+            label += " compiled"
+        rows.append((label, entry.factory(**kwargs), form, replicas))
+    return rows
 
 
 def build_methods(num_inner, num_replicas):
-    """(name, optimizer, runner, gradient evaluations per call, replicas)."""
+    """(name, optimizer, runner, replicas): SGD first (the reference), then the catalogue, then
+    Entropy-SGD's noise and form variants (noise 0, default ±1 noise, Gaussian noise; step form)."""
     esgd = dict(num_inner_steps=num_inner, coupling=0.03)
-    methods = [
-        ("SGD + Nesterov (baseline)", optax.sgd(0.01, momentum=0.9, nesterov=True), "steps", None),
-        (
-            "Entropy-SGD compiled, noise 0",
-            entropix.entropy_sgd(noise=0.0, compiled=True, **esgd),
-            "compiled",
-            None,
-        ),
-        (
-            "Entropy-SGD compiled, default noise (ε = 1e-4, ±1)",
-            entropix.entropy_sgd(compiled=True, **esgd),
-            "compiled",
-            None,
-        ),
+    variants = [
+        ("Entropy-SGD compiled, noise 0", dict(noise=0.0, compiled=True), "compiled"),
+        ("Entropy-SGD compiled, default noise (ε = 1e-4, ±1)", dict(compiled=True), "compiled"),
         (
             "Entropy-SGD compiled, Gaussian noise",
-            entropix.entropy_sgd(compiled=True, noise_distribution="gaussian", **esgd),
+            dict(compiled=True, noise_distribution="gaussian"),
             "compiled",
-            None,
         ),
-        ("Entropy-SGD step form, noise 0", entropix.entropy_sgd(noise=0.0, **esgd), "steps", None),
-        ("Entropy-SGD step form, default noise", entropix.entropy_sgd(**esgd), "steps", None),
-        ("Entropy-Adam compiled", entropix.entropy_adam(compiled=True, **esgd), "compiled", None),
-        ("HJ compiled", entropix.hj(num_inner_steps=num_inner, compiled=True), "compiled", None),
-        (
-            "HEAT compiled",
-            entropix.heat(num_inner_steps=num_inner, compiled=True),
-            "compiled",
-            None,
-        ),
-        (
-            f"Parle compiled (n={num_replicas}, vmap)",
-            entropix.parle(
-                num_inner_steps=num_inner, coupling=0.03, elastic_coupling=1.0, compiled=True
-            ),
-            "compiled",
-            num_replicas,
-        ),
-        (
-            f"Elastic-SGD (n={num_replicas}, vmap)",
-            entropix.elastic_sgd(0.01),
-            "steps",
-            num_replicas,
-        ),
-        (
-            f"rSGD (n={num_replicas}, vmap)",
-            entropix.replicated_sgd(0.01, coupling=1e-3),
-            "steps",
-            num_replicas,
-        ),
+        ("Entropy-SGD step form, noise 0", dict(noise=0.0), "steps"),
+        ("Entropy-SGD step form, default noise", {}, "steps"),
     ]
-    sam_opt, _ = sam_steps()
-    methods.append(("SAM (optax.contrib, one gradient per call)", sam_opt, "steps", None))
+    reference = entropix.optimizer_entry("sgd")
+    methods = [("SGD + Nesterov (baseline)", reference.build(learning_rate=0.01), "steps", None)]
+    methods += [row for row in catalogue_rows(num_inner, num_replicas) if row[0] != reference.label]
+    methods += [
+        (label, entropix.entropy_sgd(**esgd, **overrides), form, None)
+        for label, overrides, form in variants
+    ]
     return methods
 
 

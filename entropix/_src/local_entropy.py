@@ -185,8 +185,9 @@ def local_entropy(
       ...     optax.sgd(1.0), num_inner_steps=5, coupling=1.0, noise=0.0)
       >>> params = jnp.zeros(2)
       >>> state = opt.init(params)
+      >>> update = jax.jit(opt.update)
       >>> for _ in range(50):
-      ...   updates, state = opt.update(jax.grad(loss)(params), state, params)
+      ...   updates, state = update(jax.grad(loss)(params), state, params)
       ...   params = optax.apply_updates(params, updates)
       >>> entropix.anchor_params(state).round(3)
       Array([1., 1.], dtype=float32)
@@ -457,9 +458,10 @@ def hj(
       >>> opt = entropix.hj(num_inner_steps=200, coupling=1.0, sgld_learning_rate=0.1)
       >>> params = jnp.array([2.0])
       >>> state = opt.init(params)
+      >>> update = jax.jit(opt.update)
       >>> for _ in range(200):
       ...   g = jax.grad(lambda w: jnp.sum(3.0 * w ** 2) / 2)(params)
-      ...   updates, state = opt.update(g, state, params)
+      ...   updates, state = update(g, state, params)
       ...   params = optax.apply_updates(params, updates)
       >>> entropix.anchor_params(state).round(4)  # prox: 2 γ / (3 + γ) = 0.5
       Array([0.5], dtype=float32)
