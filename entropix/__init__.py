@@ -59,7 +59,7 @@ from entropix._src.trivialize import (
     trivialized_sgd,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "OPTIMIZERS",
