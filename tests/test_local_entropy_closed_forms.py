@@ -239,3 +239,23 @@ def test_heat_expected_gradient_of_sine():
     per_sample_std = omega * np.sqrt(0.5)  # |ω cos| ≤ ω; loose bound on the std
     standard_error = per_sample_std / np.sqrt(num_inner * dim)
     np.testing.assert_allclose(float(jnp.mean(step - expected)), 0.0, atol=4 * standard_error)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_heat_outer_step_of_a_constant_gradient_is_that_gradient(compiled):
+    # HEAT averages the L gradients: with a constant gradient c, lr 1 and no momentum one outer
+    # step moves the anchor by exactly −c, whatever L and the perturbation scale.
+    num_inner, c = 4, jnp.array([0.5, -2.0, 3.0])
+    opt = entropix.heat(
+        1.0, num_inner_steps=num_inner, coupling=10.0, momentum=0.0, compiled=compiled
+    )
+    params = jnp.array([1.0, 2.0, 3.0])
+    state = opt.init(params)
+    if compiled:
+        updates, state = opt.update(c, state, params, grad_fn=lambda p, i: c)
+        params = optax.apply_updates(params, updates)
+    else:
+        for _ in range(num_inner):
+            updates, state = opt.update(c, state, params)
+            params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(entropix.anchor_params(state), jnp.array([0.5, 4.0, 0.0]), atol=1e-6)
