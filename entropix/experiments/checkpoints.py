@@ -11,11 +11,14 @@ directory and says so.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -97,6 +100,48 @@ def verify(directory: pathlib.Path) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _stderr_captured():
+    """Collects what orbax and tensorstore threads print on file descriptor 2 during a save.
+
+    A failed write makes them print tracebacks and log lines by the dozen; the caller reports
+    the failure in one line instead. What a successful save printed is passed on unchanged.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters): capture nothing
+        yield lambda: None
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        keep = [True]
+        try:
+            yield lambda: keep.__setitem__(0, False)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if keep[0]:
+                sink.seek(0)
+                text = sink.read()
+                if text:
+                    os.write(2, text)
+
+
+def _reason(err: BaseException) -> tuple[int, str]:
+    """``(errno, strerror)`` of a failed write, also from tensorstore's messages."""
+    code = getattr(err, "errno", None)
+    if code:
+        return code, getattr(err, "strerror", None) or os.strerror(code)
+    match = re.search(r"os_error_code='?(\d+)", str(err))
+    if match:
+        code = int(match.group(1))
+        return code, os.strerror(code)
+    text = str(err).strip().splitlines()
+    return 0, (text[-1][:200] if text else type(err).__name__)
+
+
 def save(mgr, step: int, state: Any) -> pathlib.Path:
     """Saves ``state`` as checkpoint ``step`` and writes its manifest; returns the directory.
 
@@ -104,26 +149,28 @@ def save(mgr, step: int, state: Any) -> pathlib.Path:
     leaves a checkpoint that looks complete; the manifest, written last, marks it verified.
 
     Raises:
-      CheckpointWriteError: the checkpoint could not be written (one line naming the path).
+      CheckpointWriteError: the checkpoint could not be written (``filename`` is the step's
+        directory, ``strerror`` the reason, e.g. "No space left on device").
     """
     import orbax.checkpoint as ocp
 
     directory = step_dir(mgr, step)
-    try:
-        saved = mgr.save(step, args=ocp.args.StandardSave(state))
-        mgr.wait_until_finished()
-        if not saved:
-            raise CheckpointWriteError(
-                0, f"orbax refused to save step {step} (a newer step exists)", str(directory)
-            )
-        write_manifest(directory)
-    except CheckpointWriteError:
-        raise
-    except Exception as err:
-        reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[-1][:200]
-        raise CheckpointWriteError(
-            getattr(err, "errno", 0) or 0, f"cannot write checkpoint: {reason}", str(directory)
-        ) from err
+    with _stderr_captured() as discard:
+        try:
+            saved = mgr.save(step, args=ocp.args.StandardSave(state))
+            mgr.wait_until_finished()
+            if not saved:
+                raise CheckpointWriteError(
+                    0, f"orbax refused to save step {step} (a newer step exists)", str(directory)
+                )
+            write_manifest(directory)
+        except CheckpointWriteError:
+            discard()
+            raise
+        except Exception as err:
+            discard()
+            code, reason = _reason(err)
+            raise CheckpointWriteError(code, reason, str(directory)) from err
     return directory
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import logging
+import os
 import pathlib
 import shlex
 import sys
@@ -279,6 +281,7 @@ class Arguments:
         self.overrides: list[tuple[str, str]] = []
         self.workdir: str | None = None
         self.resume = self.overwrite = self.quiet = self.help = False
+        self.exit_at_once = False  # set after a failed write (see main)
 
 
 def parse_arguments(command: str, args: list[str]) -> Arguments:
@@ -365,6 +368,7 @@ def describe_config(config: Mapping[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``entropix`` console script; returns the exit status."""
+    console = argv is None
     argv = list(sys.argv if argv is None else argv)
     args = argv[1:]
     if args and args[0] in ("-h", "--help", "help"):
@@ -398,7 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     warnings.formatwarning = lambda message, *_, **__: f"entropix: warning: {message}\n"
-    return _run(parsed, argv)
+    status = _run(parsed, argv)
+    if parsed.exit_at_once and console:
+        # Threads of a failed checkpoint write (orbax, tensorstore) print tracebacks at
+        # interpreter shutdown; the one line already printed says everything.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _run(parsed: Arguments, argv: list[str]) -> int:
@@ -406,6 +417,8 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
     from entropix.experiments.config_base import ConfigError
 
     command = parsed.command
+    # orbax logs through absl; its messages repeat what the runner reports in one line.
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
         if command == "landscape":
             if parsed.config is not None or parsed.overrides or parsed.resume:
@@ -452,6 +465,7 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
             f"entropix {command}: cannot write or read {where}: {err.strerror or err}.",
             file=sys.stderr,
         )
+        parsed.exit_at_once = True
         return 1
 
 
