@@ -15,7 +15,9 @@ import logging
 import os
 import pathlib
 import shlex
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -77,6 +79,15 @@ SIGINT/SIGTERM after saving a checkpoint (resume with --resume)."""
 
 class _UsageError(Exception):
     """A command-line error (printed as one line, exit status 2)."""
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived outside a training round."""
+
+
+def _raise_terminated(signum, frame):
+    del signum, frame
+    raise _Terminated
 
 
 def _missing_extras() -> list[str]:
@@ -419,6 +430,11 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
     command = parsed.command
     # orbax logs through absl; its messages repeat what the runner reports in one line.
     logging.getLogger("absl").setLevel(logging.CRITICAL)
+    # SIGTERM outside a training round (loading data, compiling, diagnostics) stops with one
+    # line too; inside a round the trainer finishes the round and saves first.
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if command == "landscape":
             if parsed.config is not None or parsed.overrides or parsed.resume:
@@ -437,6 +453,7 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
             print(describe_config(config))
             return 0
         workdir = parsed.workdir or f"runs/{command}-{config.get('name', 'experiment')}"
+        parsed.workdir = workdir
         if command == "train":
             return _train(config, workdir, parsed)
         return _compare(config, workdir, parsed)
@@ -447,15 +464,20 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
         resume = [a for a in argv[1:] if a != "--overwrite"]
         resume = resume if "--resume" in resume else [*resume, "--resume"]
         if "--workdir" not in " ".join(resume):
-            resume += ["--workdir", str(err.workdir)]
+            resume += ["--workdir", str(parsed.workdir or err.workdir)]
         print(
             f"entropix {command}: {err}; continue with: entropix {shlex.join(resume)}",
             file=sys.stderr,
         )
         return 128 + err.signum
-    except KeyboardInterrupt:
-        print(f"entropix {command}: interrupted before a checkpoint was saved.", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, _Terminated) as err:
+        signum = signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT
+        print(
+            f"entropix {command}: stopped by {signal.Signals(signum).name} outside a training "
+            "round; checkpoints saved before are kept (continue with --resume).",
+            file=sys.stderr,
+        )
+        return 128 + signum
     except trainer.NonFiniteError as err:
         print(f"entropix {command}: {err}", file=sys.stderr)
         return 1
@@ -467,6 +489,8 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
         )
         parsed.exit_at_once = True
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 def _summary(record: Mapping[str, Any]) -> str:

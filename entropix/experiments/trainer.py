@@ -34,7 +34,12 @@ import optax
 from entropix._src import loop
 from entropix.experiments import optimizers as optimizer_registry
 from entropix.experiments import sequences
-from entropix.experiments.config_base import AUGMENTATIONS, ConfigError, validate_config
+from entropix.experiments.config_base import (
+    AUGMENTATIONS,
+    ConfigError,
+    validate_config,
+    validate_optimizer,
+)
 from entropix.experiments.metrics_log import MetricsLog, read_metrics
 
 AXIS = "replicas"
@@ -799,8 +804,11 @@ def train(
       Interrupted: SIGINT or SIGTERM; the current round was finished and checkpointed.
     """
     config = as_plain(config)
+    explicit = optimizer is not None
     optimizer = as_plain(dict(optimizer or config["optimizer"]))
-    validate_config(config, [("optimizer", optimizer)])
+    validate_config(config)
+    if explicit:
+        validate_optimizer(optimizer)
     seed = int(config["seed"])
     path = check_workdir(workdir) if workdir is not None else None
     meta, resuming = (None, False)
