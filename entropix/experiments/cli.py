@@ -473,8 +473,8 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
     except (KeyboardInterrupt, _Terminated) as err:
         signum = signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT
         print(
-            f"entropix {command}: stopped by {signal.Signals(signum).name} outside a training "
-            "round; checkpoints saved before are kept (continue with --resume).",
+            f"entropix {command}: stopped by {signal.Signals(signum).name} before the current "
+            "round could be saved; checkpoints saved before are kept (continue with --resume).",
             file=sys.stderr,
         )
         return 128 + signum
