@@ -134,9 +134,16 @@ def test_fresh_run_into_a_used_workdir_is_refused_and_overwrite_starts_clean(tmp
     np.testing.assert_array_equal(leaves(weights), leaves(result.params))
 
 
-def test_config_json_is_written_when_the_run_starts(tmp_path):
-    train(CONFIG, ESGD, workdir=tmp_path, quiet=True, dataset=DATA, stop_after_rounds=2)
-    meta = json.loads((tmp_path / "config.json").read_text())
+@pytest.fixture(scope="module")
+def partial_run(tmp_path_factory):
+    """A run stopped after 2 of 12 rounds (as if killed); the tests below only read it."""
+    workdir = tmp_path_factory.mktemp("partial")
+    train(CONFIG, ESGD, workdir=workdir, quiet=True, dataset=DATA, stop_after_rounds=2)
+    return workdir
+
+
+def test_config_json_is_written_when_the_run_starts(partial_run):
+    meta = json.loads((partial_run / "config.json").read_text())
     assert meta["status"] == "running" and meta["resumes"] == []
     assert meta["optimizer"]["name"] == "entropy_sgd" and meta["config"]["batch_size"] == 20
 
@@ -155,19 +162,21 @@ def test_config_json_is_written_when_the_run_starts(tmp_path):
     ],
     ids=["batch_size", "width", "seed", "num_inner_steps", "family"],
 )
-def test_resume_refuses_a_config_that_changes_the_saved_state(tmp_path, change, listed):
-    train(CONFIG, ESGD, workdir=tmp_path, quiet=True, dataset=DATA, stop_after_rounds=2)
+def test_resume_refuses_a_config_that_changes_the_saved_state(partial_run, change, listed):
+    before = {p: p.read_bytes() for p in partial_run.rglob("*") if p.is_file()}
+    change = dict(change)
     optimizer = change.pop("optimizer", ESGD)
     with pytest.raises(ConfigError, match="changes the meaning of the saved run") as info:
         train(
             {**CONFIG, **change},
             optimizer,
-            workdir=tmp_path,
+            workdir=partial_run,
             resume=True,
             quiet=True,
             dataset=DATA,
         )
     assert listed in str(info.value) and "\n" not in str(info.value)
+    assert {p: p.read_bytes() for p in partial_run.rglob("*") if p.is_file()} == before
 
 
 def test_resume_records_harmless_changes_and_continues(tmp_path):
@@ -252,6 +261,10 @@ def test_landscape_and_the_divergence_message_use_verified_checkpoints(tmp_path,
     good = str(info.value).split("(verified): ")[1].split(". ")[0]
     if good != "none saved yet":
         assert checkpoints.verify(pathlib.Path(good)) is None
+        landscape_report.load_run(diverging, DATA)  # the diverged run can be analysed
+    else:
+        with pytest.raises(ConfigError, match="no verified checkpoint"):
+            landscape_report.load_run(diverging, DATA)
     meta = json.loads((diverging / "config.json").read_text())
     assert meta["status"] == "diverged"
 
