@@ -4,6 +4,7 @@ checkpoints, atomic metrics, validation, signals and one-line errors."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,21 +180,21 @@ def test_resume_refuses_a_config_that_changes_the_saved_state(partial_run, chang
     assert {p: p.read_bytes() for p in partial_run.rglob("*") if p.is_file()} == before
 
 
-def test_resume_records_harmless_changes_and_continues(tmp_path):
-    train(CONFIG, ESGD, workdir=tmp_path, quiet=True, dataset=DATA, stop_after_rounds=5)
+def test_resume_records_harmless_changes_and_continues(tmp_path, partial_run):
+    shutil.copytree(partial_run, tmp_path, dirs_exist_ok=True)
     longer = {**CONFIG, "budget_epochs": 5.0, "eval_every_epochs": 0.5}
     faster = dict(ESGD, learning_rate=0.25)
     result = train(longer, faster, workdir=tmp_path, resume=True, quiet=True, dataset=DATA)
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["status"] == "finished"
     (resume,) = meta["resumes"]
-    assert resume["from_round"] == 5
+    assert resume["from_round"] == 2
     assert resume["changes"]["budget_epochs"] == {"old": 4.0, "new": 5.0}
     assert resume["changes"]["optimizer.learning_rate"] == {"old": 0.5, "new": 0.25}
     assert meta["config"]["budget_epochs"] == 5.0  # config.json says what the run is now
-    # The history is the whole run's: rounds 3 (before) then every 2 rounds from 6 to 15.
-    assert [r["round"] for r in result.history] == [3, 6, 8, 10, 12, 14, 15]
-    assert [r["round"] for r in read_metrics(tmp_path)] == [3, 6, 8, 10, 12, 14, 15]
+    # Evaluated every 2 rounds now, and once more at the new end (round 15).
+    assert [r["round"] for r in result.history] == [4, 6, 8, 10, 12, 14, 15]
+    assert [r["round"] for r in read_metrics(tmp_path)] == [4, 6, 8, 10, 12, 14, 15]
 
 
 # 3. Verified checkpoints --------------------------------------------------------------------
@@ -217,11 +218,19 @@ def straight():
     return train(CONFIG, ESGD, quiet=True, dataset=DATA)
 
 
+@pytest.fixture(scope="module")
+def seven_rounds(tmp_path_factory):
+    """A run stopped after round 7, with checkpoints 6 and 7."""
+    workdir = tmp_path_factory.mktemp("seven")
+    train(CONFIG, ESGD, workdir=workdir, quiet=True, dataset=DATA, stop_after_rounds=7)
+    return workdir
+
+
 @pytest.mark.parametrize("damage", ["bit", "metadata", "manifest", "default"])
 def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(
-    tmp_path, damage, capsys, straight
+    tmp_path, damage, capsys, straight, seven_rounds
 ):
-    train(CONFIG, ESGD, workdir=tmp_path, quiet=True, dataset=DATA, stop_after_rounds=7)
+    shutil.copytree(seven_rounds, tmp_path, dirs_exist_ok=True)
     newest = tmp_path / "checkpoints" / "7"
     assert checkpoints.verify(newest) is None
     if damage == "bit":
@@ -231,8 +240,6 @@ def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(
     elif damage == "manifest":
         (newest / checkpoints.MANIFEST).unlink()
     else:
-        import shutil
-
         shutil.rmtree(newest / "default")
     assert checkpoints.verify(newest) is not None
     capsys.readouterr()
@@ -244,8 +251,10 @@ def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(
     assert resumed.history[-1]["test_loss"] == pytest.approx(straight.history[-1]["test_loss"])
 
 
-def test_landscape_and_the_divergence_message_use_verified_checkpoints(tmp_path, capsys):
-    train(CONFIG, ESGD, workdir=tmp_path, quiet=True, dataset=DATA, stop_after_rounds=7)
+def test_landscape_and_the_divergence_message_use_verified_checkpoints(
+    tmp_path, capsys, seven_rounds
+):
+    shutil.copytree(seven_rounds, tmp_path, dirs_exist_ok=True)
     _flip_bit(tmp_path / "checkpoints" / "7")
     capsys.readouterr()
     landscape_report.load_run(tmp_path, DATA)
