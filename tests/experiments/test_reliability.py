@@ -522,19 +522,21 @@ def test_without_the_examples_extra_every_command_names_it():
 
 
 def test_a_failed_write_is_one_line_naming_the_path(tmp_path, tiny):
-    import resource
-
     from entropix.data import load_dataset
 
     load_dataset("mnist1d", num_samples=500)  # cached before the write limit applies
-
-    def limit_file_size():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-
-    result = run_cli(
-        "train", "--config", tiny, "--workdir", tmp_path / "run", "--quiet",
-        preexec_fn=limit_file_size,
+    # Files may grow to 4 kB (a full disk, as the process sees it); SIGXFSZ ignored so that
+    # writes fail with EFBIG instead of killing the process.
+    limited = (
+        "import os, resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'entropix', *sys.argv[1:]])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", limited, "train", "--config", str(tiny),
+         "--workdir", str(tmp_path / "run"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr[-3000:]
     assert len(lines(result.stderr)) == 1, result.stderr[-3000:]
