@@ -135,7 +135,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _fail(key: str, value: Any, requirement: str, fix: str | None = None) -> ConfigError:
-    fix = fix or f"set --config.{key}=VALUE with a value {requirement}"
+    fix = fix or f"set --config.{key} to {requirement}"
     return ConfigError(f"{key}={value!r} is invalid: it must be {requirement}; {fix}.")
 
 
@@ -209,8 +209,6 @@ def validate_optimizer(entry: Mapping[str, Any], prefix: str = "optimizer") -> N
     for key, (integer, low, low_open, high, high_open) in _OPTIMIZER_NUMERIC_KEYS.items():
         value = entry.get(key)
         if value is None or isinstance(value, Mapping):  # absent, or a scoping schedule
-            continue
-        if key in ("clip_norm",) and value == 0:
             continue
         _check_number(
             f"{prefix}.{key}",
