@@ -99,7 +99,7 @@ def how_to_get(name: str) -> str:
         return (
             "PTB is read from a local directory with ptb.train.txt, ptb.valid.txt, ptb.test.txt "
             "(Mikolov's simple-examples.tgz, data/ folder): pass data_dir=DIR "
-            "(--data_dir on the CLI)."
+            "(--config.data_dir=DIR on the CLI)."
         )
     if name == "text":
         return (
@@ -113,14 +113,84 @@ def how_to_get(name: str) -> str:
             f"{FASHION_MNIST_APT_DIR} (used automatically)."
         )
     if name in ("mnist", "fashion_mnist", "idx"):
-        hints.append("Any directory of IDX files works: pass data_dir=DIR (--data_dir on the CLI).")
+        hints.append(
+            "Any directory of IDX files works: pass data_dir=DIR "
+            "(--config.data_dir=DIR on the CLI)."
+        )
     hints.append(
         "With internet: load_dataset(name, download=True) prepares it with tfds (or run "
         '`python -c "import tensorflow_datasets as tfds; '
         f"tfds.data_source('{name}', download=True)\"`); "
-        "a prepared tfds copy elsewhere is found with data_dir=DIR (--data_dir on the CLI)."
+        "a prepared tfds copy elsewhere is found with data_dir=DIR "
+        "(--config.data_dir=DIR on the CLI)."
     )
     return " ".join(hints)
+
+
+def check_dataset(ds: Dataset, *, chunk: int = 4096) -> None:
+    """Checks that ``ds`` can be trained on and evaluated, before anything is compiled.
+
+    Every split present must be non-empty, hold as many targets as inputs and samples of the
+    training split's shape; every target must be an integer in ``[0, num_classes)``; floating
+    inputs must be finite.
+
+    Args:
+      ds: the dataset.
+      chunk: examples checked at a time (bounds the temporary memory of the finiteness test).
+
+    Raises:
+      ValueError: the first problem, naming the split, what is wrong and the fix.
+
+    Examples:
+      >>> x = np.zeros((2, 3), np.float32)
+      >>> ds = Dataset("toy", x, np.array([0, 1]), x, np.array([1, 0]), 2)
+      >>> check_dataset(ds)
+      >>> try:
+      ...     check_dataset(ds._replace(y_test=np.array([0, 2])))
+      ... except ValueError as err:
+      ...     print(str(err).split(":")[0])
+      test targets span [0, 2] but num_classes=2
+    """
+    if not isinstance(ds.num_classes, (int, np.integer)) or ds.num_classes < 1:
+        raise ValueError(f"num_classes={ds.num_classes!r} must be an integer >= 1.")
+    sample_shape = np.shape(ds.x_train)[1:]
+    for split in ("train", "valid", "test"):
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if x is None and split == "valid":
+            continue
+        if x is None or len(x) == 0:
+            raise ValueError(f"the {split} split is empty; the data source holds no {split} data.")
+        if y is None or len(y) != len(x):
+            count = "no" if y is None else len(y)
+            raise ValueError(f"the {split} split has {len(x)} inputs but {count} targets.")
+        if np.shape(x)[1:] != sample_shape:
+            raise ValueError(
+                f"{split} samples have shape {np.shape(x)[1:]} but training samples "
+                f"{sample_shape}; every split must hold samples of one shape."
+            )
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.integer):
+            if not np.issubdtype(y.dtype, np.floating) or not np.all(np.round(y) == y):
+                raise ValueError(f"{split} targets must be integer class labels, got {y.dtype}.")
+        low, high = y.min(), y.max()
+        if low < 0 or high >= ds.num_classes:
+            raise ValueError(
+                f"{split} targets span [{low:g}, {high:g}] but num_classes={ds.num_classes}: "
+                f"every label must lie in [0, {ds.num_classes}); check the label files or "
+                "the dataset's num_classes."
+            )
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.inexact):
+            for start in range(0, len(x), chunk):
+                part = x[start : start + chunk]
+                if not np.all(np.isfinite(part)):
+                    finite = np.isfinite(part.reshape(len(part), -1))
+                    bad = int(np.sum(~finite))
+                    first = start + int(np.argmax(~np.all(finite, axis=1)))
+                    raise ValueError(
+                        f"{split} inputs hold non-finite values (NaN or inf), e.g. {bad} in "
+                        f"example {first}; clean or drop those examples."
+                    )
 
 
 def default_cache_dir() -> Path:

@@ -188,7 +188,8 @@ def load_idx_directory(
 
     Raises:
       DatasetNotFoundError: a file is missing.
-      IdxFormatError: a file is corrupt, or labels and images disagree in count.
+      IdxFormatError: a file is corrupt, labels and images disagree in count, or a label is
+        outside ``[0, num_classes)``.
 
     Examples:
       >>> import tempfile, numpy as np
@@ -226,4 +227,10 @@ def load_idx_directory(
     (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
     if num_classes is None:
         num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise IdxFormatError(
+                f"{files[split, 'labels']}: labels span [{labels.min()}, {labels.max()}] but "
+                f"{name} has {num_classes} classes; the label file belongs to another dataset."
+            )
     return x_train, y_train, x_test, y_test, num_classes

@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from entropix.data import preprocess, sources, synthetic, text
-from entropix.data.dataset import FASHION_MNIST_APT_DIR, Dataset
+from entropix.data.dataset import (
+    FASHION_MNIST_APT_DIR,
+    Dataset,
+    DatasetNotFoundError,
+    how_to_get,
+)
 from entropix.data.idx import find_idx_files, load_idx_directory
 
 DATASET_NAMES: tuple[str, ...] = (
@@ -93,7 +98,15 @@ def _load_mnist_like(name: str, data_dir: str | Path | None, download: bool) -> 
         if find_idx_files(directory):
             x_train, y_train, x_test, y_test, _ = load_idx_directory(directory, name, 10)
             return Dataset(name, x_train[..., None], y_train, x_test[..., None], y_test, 10)
-    return sources.load_tfds_images(name, data_dir=data_dir, download=download)
+    try:
+        return sources.load_tfds_images(name, data_dir=data_dir, download=download)
+    except DatasetNotFoundError as err:
+        if data_dir is None:
+            raise
+        raise DatasetNotFoundError(
+            f"{name}: neither IDX files (train-images-idx3-ubyte[.gz], ...) nor a prepared "
+            f"tfds copy in {data_dir}. " + how_to_get(name)
+        ) from err
 
 
 def load_dataset(

@@ -55,9 +55,9 @@ def _tfds_sources(name: str, splits: list[str], data_dir: str | Path | None, dow
         )
     except Exception as e:  # tfds raises a variety of types for "not prepared here"
         where = data_dir if data_dir is not None else "the default tfds data_dir"
+        # tfds's own text (prepare-with-flags advice, file formats) does not apply here.
         raise DatasetNotFoundError(
-            f"{name}: no prepared tfds copy in {where} ({type(e).__name__}: {e}). "
-            + how_to_get(name)
+            f"{name}: no prepared tfds copy in {where}. " + how_to_get(name)
         ) from e
 
 

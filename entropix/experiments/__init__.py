@@ -3,9 +3,11 @@
 Needs the ``examples`` extra (flax, ml-collections, orbax-checkpoint, matplotlib, tqdm).
 """
 
+from entropix.experiments.config_base import ConfigError, validate_config
 from entropix.experiments.metrics_log import MetricsLog, read_metrics
 from entropix.experiments.optimizers import OPTIMIZER_NAMES, OptimizerSpec, build_optimizer
 from entropix.experiments.trainer import (
+    Interrupted,
     NonFiniteError,
     TrainResult,
     check_workdir,
@@ -15,6 +17,8 @@ from entropix.experiments.trainer import (
 
 __all__ = [
     "OPTIMIZER_NAMES",
+    "ConfigError",
+    "Interrupted",
     "MetricsLog",
     "NonFiniteError",
     "OptimizerSpec",
@@ -24,4 +28,5 @@ __all__ = [
     "evaluation_weights",
     "read_metrics",
     "train",
+    "validate_config",
 ]

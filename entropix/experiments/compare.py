@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from entropix.experiments import trainer
+from entropix.experiments.config_base import validate_config
 
 COLUMNS = (
     ("test_error", "test error (%)", 100.0),
@@ -149,6 +150,8 @@ def compare(
     config: Mapping[str, Any],
     *,
     workdir: str | pathlib.Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     dataset=None,
 ) -> Comparison:
@@ -161,14 +164,26 @@ def compare(
 
     Args:
       config: the experiment config with ``optimizers`` and ``seeds``.
-      workdir: where ``compare.md``, ``compare.csv``, ``curves.png`` and per-run metrics go.
+      workdir: where ``compare.md``, ``compare.csv``, ``curves.png`` and per-run metrics go
+        (one ``train`` run per optimizer and seed under ``runs/<label>-seed<seed>``).
+      resume: continue every run from its last verified checkpoint (finished runs are only
+        restored for the table).
+      overwrite: delete the comparison already in ``workdir`` first (without ``resume``).
       quiet: no progress bars.
       dataset: an already loaded dataset (default: load ``config["dataset"]``).
 
     Returns:
       A :class:`Comparison`.
+
+    Raises:
+      ConfigError: an invalid value in any optimizer entry, or a workdir that already holds a
+        comparison (without ``resume`` or ``overwrite``).
     """
+    config = trainer.as_plain(config)
+    validate_config(config)
     path = trainer.check_workdir(workdir) if workdir is not None else None
+    if path is not None and not resume:
+        trainer.refuse_mixed_run(path, overwrite=overwrite, command="compare")
     dataset = dataset if dataset is not None else trainer.load_data(config)
     seeds = list(config.get("seeds") or [config.get("seed", 0)])
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -180,9 +195,10 @@ def compare(
         for seed in seeds:
             run_dir = path / "runs" / f"{label}-seed{seed}" if path is not None else None
             result = trainer.train(
-                {**dict(config), "seed": seed},
+                {**config, "seed": seed},
                 optimizer,
                 workdir=run_dir,
+                resume=resume,
                 quiet=quiet,
                 dataset=dataset,
             )

@@ -1,9 +1,10 @@
-"""``entropix landscape``: diagnostics of a trained run's last checkpoint."""
+"""``entropix landscape``: diagnostics of a trained run's newest verified checkpoint."""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import sys
 from typing import Any
 
 import jax
@@ -11,19 +12,36 @@ import jax.numpy as jnp
 import numpy as np
 
 from entropix.experiments import checkpoints, trainer
+from entropix.experiments.config_base import ConfigError
 
 
 def load_run(workdir: pathlib.Path, dataset=None):
-    """Rebuilds a run from ``config.json`` and restores its last checkpoint."""
-    saved = json.loads((workdir / "config.json").read_text())
+    """Rebuilds a run from ``config.json`` and restores its newest verified checkpoint.
+
+    ``config.json`` is written when a run starts, so a killed or diverged run can be analysed
+    at its last verified checkpoint. Checkpoints that fail verification are reported and
+    skipped (left in place).
+
+    Raises:
+      ConfigError: no run in ``workdir``, or no verified checkpoint.
+    """
+    workdir = pathlib.Path(workdir)
+    saved = trainer.read_run(workdir)
     config, optimizer = saved["config"], saved["optimizer"]
     setup = trainer.setup(config, optimizer, dataset)
     like = (*trainer.init_state(setup, int(config["seed"])), np.zeros(3))
     manager = checkpoints.manager(workdir / "checkpoints")
-    restored = checkpoints.restore_latest(manager, like)
+    try:
+        restored = checkpoints.restore_latest(manager, like, quarantine=False)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
     if restored is None:
-        raise FileNotFoundError(f"no complete checkpoint in {workdir / 'checkpoints'}.")
-    _, (params, model_state, opt_state, _, _) = restored
+        raise ConfigError(
+            f"no verified checkpoint in {workdir / 'checkpoints'} (status "
+            f"{saved.get('status', 'unknown')!r}); train the run further with --resume first."
+        )
+    step, (params, model_state, opt_state, _, _) = restored
+    print(f"entropix landscape: checkpoint {workdir / 'checkpoints' / str(step)}", file=sys.stderr)
     weights, state = trainer.evaluation_weights(setup.spec, params, model_state, opt_state)
     return config, setup, weights, state
 

@@ -7,19 +7,26 @@ from typing import Any
 
 
 def plot_history(history: list[dict[str, Any]], path: pathlib.Path) -> pathlib.Path:
-    """Test/train error and train loss against effective epochs; returns ``path``."""
+    """Test/train error and train loss against effective epochs; returns ``path``.
+
+    ``history`` is the whole run's (``read_metrics``); ``None`` (a non-finite value) is drawn
+    as a gap.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["effective_epochs"] for r in history]
+    def column(key, scale=1.0):
+        return [float("nan") if r.get(key) is None else scale * r[key] for r in history]
+
+    epochs = column("effective_epochs")
     fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_err.plot(epochs, [100 * r["test_error"] for r in history], marker="o", label="test")
-    ax_err.plot(epochs, [100 * r["train_error"] for r in history], marker="o", label="train")
+    ax_err.plot(epochs, column("test_error", 100), marker="o", label="test")
+    ax_err.plot(epochs, column("train_error", 100), marker="o", label="train")
     ax_err.set(xlabel="effective epochs", ylabel="error (%)")
     ax_err.legend()
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], marker="o")
+    ax_loss.plot(epochs, column("train_loss"), marker="o")
     ax_loss.set(xlabel="effective epochs", ylabel="train loss", yscale="log")
     for ax in (ax_err, ax_loss):
         ax.grid(alpha=0.3)

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from entropix.experiments.config_base import ConfigError
+
 
 def is_language_model(config: Mapping[str, Any]) -> bool:
     """Whether ``config`` describes a language-model experiment (``seq_len > 0``)."""
@@ -37,22 +39,22 @@ def check_task(config: Mapping[str, Any], dataset, model) -> None:
     """Rejects a config whose task does not match its data or model, naming the fix."""
     stream = getattr(dataset, "vocab", None) is not None
     if is_language_model(config) and not stream:
-        raise ValueError(
+        raise ConfigError(
             f"seq_len={config['seq_len']} asks for a language model, but dataset "
             f"{dataset.name!r} is not a token stream (use ptb, text or tiny_shakespeare)."
         )
     if not is_language_model(config) and stream:
-        raise ValueError(
+        raise ConfigError(
             f"dataset {dataset.name!r} is a token stream: set seq_len (the BPTT window, e.g. "
             "--config.seq_len=35) to train a language model on it."
         )
     if is_language_model(config) and str(config.get("augment", "none")) != "none":
-        raise ValueError(
+        raise ConfigError(
             f"augment={config['augment']!r} transforms images; a language model reads tokens "
             "(use augment='none')."
         )
     if is_language_model(config) and not hasattr(model, "unroll"):
-        raise ValueError(
+        raise ConfigError(
             f"model {config['model']!r} has no `unroll(tokens, carry, train=...)` method; "
             "language-model experiments need a recurrent model such as char-lstm or ptb-lstm."
         )

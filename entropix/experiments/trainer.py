@@ -13,10 +13,15 @@ minibatches, or BPTT windows, per epoch).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import pathlib
+import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -29,13 +34,35 @@ import optax
 import entropix
 from entropix.experiments import optimizers as optimizer_registry
 from entropix.experiments import sequences
-from entropix.experiments.metrics_log import MetricsLog
+from entropix.experiments.config_base import (
+    AUGMENTATIONS,
+    ConfigError,
+    validate_config,
+    validate_optimizer,
+)
+from entropix.experiments.metrics_log import MetricsLog, read_metrics
 
 AXIS = "replicas"
 
 
 class NonFiniteError(FloatingPointError):
     """Raised when the loss or the weights become non-finite during training."""
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after finishing a round and saving a checkpoint.
+
+    Attributes:
+      signum: the signal number.
+      round: the last completed (and checkpointed) round.
+      workdir: the run's directory.
+    """
+
+    def __init__(self, signum: int, round_index: int, workdir: pathlib.Path | None):
+        self.signum, self.round, self.workdir = signum, round_index, workdir
+        name = signal.Signals(signum).name
+        where = f"; checkpoint of round {round_index} saved in {workdir}" if workdir else ""
+        super().__init__(f"interrupted by {name} after round {round_index}{where}")
 
 
 class TrainResult(NamedTuple):
@@ -48,6 +75,8 @@ class TrainResult(NamedTuple):
       model: the Flax module.
       dataset: the host dataset.
       spec: the optimizer spec.
+      already_finished: the run (resumed) had already reached its budget; nothing was trained
+        or written.
     """
 
     history: list[dict[str, Any]]
@@ -56,6 +85,7 @@ class TrainResult(NamedTuple):
     model: Any
     dataset: Any
     spec: optimizer_registry.OptimizerSpec
+    already_finished: bool = False
 
 
 def check_workdir(workdir: str | os.PathLike) -> pathlib.Path:
@@ -96,12 +126,19 @@ def load_data(config: Mapping[str, Any]):
     """Loads the dataset named in ``config`` (see :func:`entropix.data.load_dataset`)."""
     from entropix import data
 
-    return data.load_dataset(
-        config["dataset"],
-        data_dir=config.get("data_dir") or None,
-        preprocessing=config.get("preprocessing", "default"),
-        **dict(config.get("dataset_kwargs") or {}),
-    )
+    try:
+        return data.load_dataset(
+            config["dataset"],
+            data_dir=config.get("data_dir") or None,
+            preprocessing=config.get("preprocessing", "default"),
+            **dict(config.get("dataset_kwargs") or {}),
+        )
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        raise ConfigError(_one_line(f"dataset={config['dataset']!r}: {err}")) from err
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
 
 
 def cross_entropy(logits, labels):
@@ -111,19 +148,16 @@ def cross_entropy(logits, labels):
     return cross_entropy_loss(logits, labels)
 
 
-AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
-
-
 def _augmenter(name: str, sample_shape: tuple[int, ...]) -> Callable | None:
     """The on-device augmentation ``augment(key, images)`` named by ``augment`` (None: none)."""
     from entropix import data
 
     if name not in AUGMENTATIONS:
-        raise ValueError(f"unknown augment={name!r}; valid: {', '.join(AUGMENTATIONS)}.")
+        raise ConfigError(f"unknown augment={name!r}; valid: {', '.join(AUGMENTATIONS)}.")
     if name == "none":
         return None
     if len(sample_shape) != 3:
-        raise ValueError(
+        raise ConfigError(
             f"augment={name!r} needs images (H, W, C); the inputs have shape {sample_shape}."
         )
 
@@ -281,8 +315,19 @@ def minibatch_indices(pool, seed, replica, first_step, num_steps, batch_size):
 
 
 def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None) -> Setup:
-    """Builds model, data schedule, optimizer and the compiled round/eval functions."""
+    """Builds model, data schedule, optimizer and the compiled round/eval functions.
+
+    Raises:
+      ConfigError: the data fail :func:`entropix.data.dataset.check_dataset`, or the optimizer
+        entry, model or task do not fit (one line naming the key and the fix).
+    """
+    from entropix.data.dataset import check_dataset
+
     dataset = dataset if dataset is not None else load_data(config)
+    try:
+        check_dataset(dataset)
+    except ValueError as err:
+        raise ConfigError(_one_line(f"dataset={config.get('dataset')!r}: {err}")) from err
     batch_size = int(config["batch_size"])
     language_model = sequences.is_language_model(config)
     model_kwargs = {
@@ -307,16 +352,19 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
         train_arrays = (dataset.x_train, dataset.y_train)
         steps_per_epoch = max(1, dataset.num_train // batch_size)
         sample_input = jnp.asarray(dataset.x_train[:1])
-    spec = optimizer_registry.build_optimizer(
-        optimizer,
-        steps_per_epoch=steps_per_epoch,
-        min_round_length=int(config.get("min_round_length", 10)),
-        seed=int(config["seed"]),
-    )
+    try:
+        spec = optimizer_registry.build_optimizer(
+            optimizer,
+            steps_per_epoch=steps_per_epoch,
+            min_round_length=int(config.get("min_round_length", 10)),
+            seed=int(config["seed"]),
+        )
+    except (ValueError, TypeError) as err:
+        raise ConfigError(_one_line(f"optimizer {optimizer.get('name')!r}: {err}")) from err
     has_state = bool(model_state_shapes(model, sample_input))
     if language_model:
         if has_state:
-            raise ValueError("language models with BatchNorm statistics are not supported.")
+            raise ConfigError("language models with BatchNorm statistics are not supported.")
         pools = sequences.window_pools(steps_per_epoch, spec.num_replicas, spec.split_data)
         schedule = _window_schedule(pools, spec.num_replicas)
         step = sequences.train_step(model, spec.transform)
@@ -324,9 +372,10 @@ def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None)
     else:
         pools = _pools(dataset.num_train, spec, int(config["seed"]))
         if min(len(p) for p in pools) < batch_size:
-            raise ValueError(
+            available = min(len(p) for p in pools)
+            raise ConfigError(
                 f"batch_size={batch_size} exceeds the examples available to a replica "
-                f"({min(len(p) for p in pools)})."
+                f"({available}); set --config.batch_size={available} or less."
             )
         schedule = _minibatch_schedule(pools, batch_size, spec.num_replicas)
         augment = _augmenter(str(config.get("augment", "none")), dataset.x_train.shape[1:])
@@ -442,39 +491,330 @@ def init_state(s: Setup, seed: int):
     return jax.tree.map(lambda x: jnp.array(x, copy=True), (params, model_state, opt_state, hidden))
 
 
+# --------------------------------------------------------------------------------------------
+# Run identity: config.json, refusal of mixed runs, resume compatibility
+# --------------------------------------------------------------------------------------------
+
+RUN_FILE = "config.json"
+# Files and folders a run (train or compare) writes into its workdir; --overwrite removes them.
+RUN_ARTIFACTS = (
+    RUN_FILE,
+    "metrics.jsonl",
+    "metrics.csv",
+    "checkpoints",
+    "corrupt_checkpoints",
+    "curves.png",
+    "landscape.json",
+    "spectrum.png",
+    "local_energy.png",
+    "runs",
+    "compare.md",
+    "compare.csv",
+)
+# Keys whose change on --resume keeps the meaning of the saved state (allowed and recorded).
+HARMLESS_KEYS = frozenset(
+    {
+        "name",
+        "data_dir",
+        "budget_epochs",
+        "eval_every_epochs",
+        "checkpoint_every_rounds",
+        "train_eval_examples",
+        "eval_batch_size",
+        "skip_nonfinite",
+        "diagnostics",
+        "diagnostics_examples",
+        "local_energy_sigma",
+        "local_energy_samples",
+    }
+)
+# Optimizer-entry keys whose *numeric* value may change on --resume (a learning rate does not
+# change what the optimizer state holds; a schedule or a new key would).
+HARMLESS_OPTIMIZER_KEYS = frozenset({"learning_rate", "sgld_learning_rate", "lr_factor"})
+# Not part of a single run's identity: compare's list of entries and seeds.
+_NOT_RUN_KEYS = frozenset({"optimizer", "optimizers", "seeds"})
+
+
+def as_plain(value: Any) -> Any:
+    """A plain-Python copy of a config (``ConfigDict`` → dict, tuples kept) for the runner."""
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: as_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(as_plain(v) for v in value)
+    return value
+
+
+def run_artifacts(workdir: pathlib.Path) -> list[str]:
+    """The run files present in ``workdir`` (empty: a fresh run may start there)."""
+    return [name for name in RUN_ARTIFACTS if (workdir / name).exists()]
+
+
+def refuse_mixed_run(workdir: pathlib.Path, *, overwrite: bool, command: str = "train") -> None:
+    """Refuses a fresh run into a workdir holding a run, or clears it with ``overwrite``.
+
+    Raises:
+      ConfigError: ``workdir`` holds a run and ``overwrite`` is off.
+    """
+    found = run_artifacts(workdir)
+    if not found:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"workdir {workdir} already holds a run ({', '.join(found)}); continue it with "
+            f"--resume, choose another --workdir, or pass --overwrite to delete it and start "
+            f"over."
+        )
+    for name in found:
+        target = workdir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    del command
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        if not value:
+            out[prefix[:-1]] = {}
+        return out
+    return {prefix[:-1]: value}
+
+
+def _normalized(value: Any) -> Any:
+    return json.loads(json.dumps(_jsonable(value)))
+
+
+def config_differences(
+    saved: Mapping[str, Any], config: Mapping[str, Any], saved_opt: Mapping, optimizer: Mapping
+) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
+    """``(significant, harmless)`` differences ``(key, saved value, new value)`` of two runs.
+
+    Significant changes alter the meaning of the saved state (model, data, batch size, the
+    optimizer family and its static arguments, the seed …); harmless ones (a longer budget, the
+    evaluation cadence, a learning-rate value …) do not.
+    """
+    old = _flatten({k: v for k, v in _normalized(saved).items() if k not in _NOT_RUN_KEYS})
+    new = _flatten({k: v for k, v in _normalized(config).items() if k not in _NOT_RUN_KEYS})
+    old.update(_flatten(_normalized(saved_opt), "optimizer."))
+    new.update(_flatten(_normalized(optimizer), "optimizer."))
+    significant, harmless = [], []
+    missing = object()
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a == b:
+            continue
+        shown = (key, None if a is missing else a, None if b is missing else b)
+        top = key.split(".")[0]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        if top in HARMLESS_KEYS and key == top:
+            harmless.append(shown)
+        elif top == "optimizer" and key[len("optimizer.") :] in HARMLESS_OPTIMIZER_KEYS and numbers:
+            harmless.append(shown)
+        elif (
+            key.startswith("optimizer.lr_drops")
+            and isinstance(a, list)
+            and isinstance(b, list)
+            and a
+            and b
+        ):
+            harmless.append(shown)
+        else:
+            significant.append(shown)
+    return significant, harmless
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def read_run(workdir: str | os.PathLike) -> dict[str, Any]:
+    """The run's metadata (``config.json``: config, optimizer, status, resumes).
+
+    Raises:
+      ConfigError: ``workdir`` holds no run (no ``config.json``).
+    """
+    path = pathlib.Path(workdir) / RUN_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} not found: {workdir} is not the workdir of an `entropix train` run "
+            "(a compare run keeps one per optimizer and seed under runs/)."
+        )
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); the run cannot be used.") from err
+
+
+def write_run(workdir: pathlib.Path, meta: Mapping[str, Any]) -> None:
+    """Writes ``config.json`` atomically (temporary file, fsync, rename)."""
+    path = workdir / RUN_FILE
+    tmp = workdir / (RUN_FILE + ".tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(_jsonable(dict(meta)), indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+
+
+def _set_status(workdir: pathlib.Path | None, meta: dict[str, Any] | None, status: str) -> None:
+    if workdir is None or meta is None:
+        return
+    meta["status"] = status
+    meta["updated"] = _now()
+    write_run(workdir, meta)
+
+
+def _open_run(
+    path: pathlib.Path, config: dict, optimizer: dict, *, resume: bool, overwrite: bool
+) -> tuple[dict[str, Any], bool]:
+    """Checks the workdir for this run; returns ``(metadata to write, resuming?)``.
+
+    Nothing is written here: the caller writes the metadata once the data and model are set up.
+    """
+    existing = path / RUN_FILE
+    fresh = {
+        "config": config,
+        "optimizer": optimizer,
+        "status": "running",
+        "created": _now(),
+        "resumes": [],
+    }
+    if not resume:
+        refuse_mixed_run(path, overwrite=overwrite)
+        return fresh, False
+    if not existing.exists():
+        if run_artifacts(path):
+            raise ConfigError(
+                f"{existing} not found, so --resume cannot check that {path} holds this run; "
+                "choose another --workdir or pass --overwrite (without --resume) to start over."
+            )
+        return fresh, False  # nothing to resume: a fresh run
+    meta = read_run(path)
+    significant, harmless = config_differences(
+        meta.get("config", {}), config, meta.get("optimizer", {}), optimizer
+    )
+    if significant:
+        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in significant)
+        raise ConfigError(
+            f"--resume with a config that changes the meaning of the saved run in {path} "
+            f"({listed}); resume with the run's own values, or start a new run in another "
+            "--workdir."
+        )
+    meta = dict(meta)
+    meta["config"], meta["optimizer"] = config, optimizer
+    meta["status"] = "running"
+    meta.setdefault("resumes", [])
+    meta["resumes"] = [
+        *meta["resumes"],
+        {"time": _now(), "changes": {k: {"old": a, "new": b} for k, a, b in harmless}},
+    ]
+    for key, a, b in harmless:
+        print(f"entropix: resuming {path} with {key} changed from {a!r} to {b!r}.", file=sys.stderr)
+    return meta, True
+
+
+# --------------------------------------------------------------------------------------------
+# Signals: finish the round, checkpoint, stop
+# --------------------------------------------------------------------------------------------
+
+
+class _StopSignals:
+    """Turns SIGINT/SIGTERM into a request to stop after the current round (main thread only).
+
+    A second signal while stopping raises ``KeyboardInterrupt`` at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        del frame
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
 def train(
     config: Mapping[str, Any],
     optimizer: Mapping[str, Any] | None = None,
     *,
     workdir: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     dataset=None,
     stop_after_rounds: int | None = None,
 ) -> TrainResult:
     """Trains ``config["model"]`` on ``config["dataset"]`` with one optimizer.
 
+    A run in ``workdir`` is identified by its ``config.json`` (written before the first round,
+    updated with the run's ``status`` and every resume). A fresh run into a workdir that holds
+    a run is refused unless ``overwrite``; ``resume`` refuses a config that changes the meaning
+    of the saved state and records harmless changes. Checkpoints are verified on restore
+    (newest intact one wins, see :mod:`entropix.experiments.checkpoints`). SIGINT/SIGTERM
+    (main thread) finish the current round, save a checkpoint and raise :class:`Interrupted`.
+
     Args:
       config: the experiment config (see ``configs/``); ``optimizer`` defaults to
         ``config["optimizer"]``.
       optimizer: optimizer entry (``{"name": ..., **kwargs}``).
-      workdir: where metrics (``metrics.jsonl``, ``metrics.csv``), checkpoints and plots go;
-        None keeps everything in memory.
-      resume: continue from the last complete checkpoint in ``workdir``.
+      workdir: where metrics (``metrics.jsonl``, ``metrics.csv``), checkpoints, plots and
+        ``config.json`` go; None keeps everything in memory.
+      resume: continue from the last verified checkpoint in ``workdir``.
+      overwrite: delete the run already in ``workdir`` (without ``resume``).
       quiet: no progress bar.
       dataset: an already loaded dataset (to share it across runs).
       stop_after_rounds: stop early after this many rounds of this call (for tests of resume).
 
     Returns:
-      A :class:`TrainResult`.
+      A :class:`TrainResult`; its history is the whole run's, also after a resume.
 
     Raises:
+      ConfigError: an invalid value, a workdir holding another run, an incompatible resume or
+        bad data (one line naming the key and the fix).
       NonFiniteError: the loss or the weights became non-finite (and ``skip_nonfinite`` is
-        off); the message names the step and the last good checkpoint.
+        off), or every round was skipped as non-finite; the message names the step and the
+        last verified checkpoint.
+      Interrupted: SIGINT or SIGTERM; the current round was finished and checkpointed.
     """
-    optimizer = dict(optimizer or config["optimizer"])
+    config = as_plain(config)
+    explicit = optimizer is not None
+    optimizer = as_plain(dict(optimizer or config["optimizer"]))
+    validate_config(config)
+    if explicit:
+        validate_optimizer(optimizer)
     seed = int(config["seed"])
     path = check_workdir(workdir) if workdir is not None else None
+    meta, resuming = (None, False)
+    if path is not None:
+        meta, resuming = _open_run(
+            path, config, optimizer, resume=resume, overwrite=overwrite and not resume
+        )
     s = setup(config, optimizer, dataset)
     spec = s.spec
     budget = float(config["budget_epochs"]) * s.steps_per_epoch
@@ -489,17 +829,32 @@ def train(
     # so a resumed run reports exactly what an uninterrupted one does.
     loss_sum, loss_count, skipped = 0.0, 0, 0
     manager = None
+    previous_records: list[dict[str, Any]] = []
     if path is not None:
         from entropix.experiments import checkpoints
 
         manager = checkpoints.manager(path / "checkpoints")
-        if resume:
-            restored = checkpoints.restore_latest(manager, (*state, np.zeros(3)))
+        if resuming:
+            try:
+                restored = checkpoints.restore_latest(manager, (*state, np.zeros(3)))
+            except ValueError as err:
+                raise ConfigError(_one_line(str(err))) from err
             if restored is not None:
                 first_round, (*state, counters) = restored
                 state = tuple(state)
                 loss_sum, loss_count, skipped = (float(c) for c in counters)
-    log = MetricsLog(path)
+            previous_records = _previous_records(path, spec.label, seed, first_round)
+            if first_round >= num_rounds:
+                weights, weights_state = evaluation_weights(spec, *state[:3])
+                return TrainResult(
+                    previous_records, weights, weights_state, s.model, s.dataset, spec, True
+                )
+        if resuming:
+            meta["resumes"][-1]["from_round"] = first_round
+        write_run(path, meta)
+    log = MetricsLog(path, previous_records)
+    if resuming:
+        log.event("resume", from_round=first_round, optimizer=spec.label, seed=seed, time=_now())
     train_arrays = tuple(jnp.asarray(a) for a in s.train_arrays)
     dropout_key = jax.random.PRNGKey(seed + 1)
     progress = _progress(num_rounds, first_round, quiet, spec.label)
@@ -509,54 +864,87 @@ def train(
         if stop_after_rounds is None
         else min(num_rounds, first_round + stop_after_rounds)
     )
-    for round_index in range(first_round, last_round):
-        first_step = round_index * spec.round_length
-        schedule = tuple(jnp.asarray(a) for a in s.schedule(seed, first_step, spec.round_length))
-        rngs = _step_keys(dropout_key, first_step, spec.round_length, spec.num_replicas)
-        previous = jax.tree.map(jnp.copy, state) if config.get("skip_nonfinite") else None
-        state, loss, finite = s.round_fn(state, train_arrays, schedule, rngs)
-        if not bool(jnp.all(finite)):
-            if previous is None:
-                raise NonFiniteError(_nonfinite_message(round_index, spec, manager))
-            state = previous
-            skipped += 1
-        else:
-            loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
-        done = round_index + 1
-        if done % eval_every == 0 or done == num_rounds:
-            weights, weights_state = evaluation_weights(spec, *state[:3])
-            record = s.evaluate(weights, weights_state)
-            grad_evals = done * spec.round_length
-            record.update(
-                optimizer=spec.label,
-                seed=seed,
-                round=done,
-                grad_evals=grad_evals,
-                effective_epochs=grad_evals / s.steps_per_epoch,
-                wall_clock=time.perf_counter() - start_time,
-                train_loss=loss_sum / loss_count if loss_count else float("nan"),
-                skipped_rounds=skipped,
-            )
-            loss_sum, loss_count = 0.0, 0
-            log.write(record)
-            progress.set_postfix(test_error=f"{record['test_error']:.3f}", refresh=False)
-        if manager is not None and (
-            done == num_rounds or (checkpoint_every and done % checkpoint_every == 0)
-        ):
-            from entropix.experiments import checkpoints
+    saved_round = first_round if resuming else None
 
-            counters = np.array([loss_sum, loss_count, skipped], np.float64)
-            checkpoints.save(manager, done, (*state, counters))
-        progress.update(1)
+    def save(done):
+        from entropix.experiments import checkpoints
+
+        counters = np.array([loss_sum, loss_count, skipped], np.float64)
+        checkpoints.save(manager, done, (*state, counters))
+
+    with _StopSignals() as stop:
+        for round_index in range(first_round, last_round):
+            first_step = round_index * spec.round_length
+            schedule = tuple(
+                jnp.asarray(a) for a in s.schedule(seed, first_step, spec.round_length)
+            )
+            rngs = _step_keys(dropout_key, first_step, spec.round_length, spec.num_replicas)
+            previous = jax.tree.map(jnp.copy, state) if config.get("skip_nonfinite") else None
+            state, loss, finite = s.round_fn(state, train_arrays, schedule, rngs)
+            if not bool(jnp.all(finite)):
+                if previous is None:
+                    _set_status(path, meta, "diverged")
+                    raise NonFiniteError(_nonfinite_message(round_index, spec, path))
+                state = previous
+                skipped += 1
+            else:
+                loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
+            done = round_index + 1
+            if done % eval_every == 0 or done == num_rounds:
+                weights, weights_state = evaluation_weights(spec, *state[:3])
+                record = s.evaluate(weights, weights_state)
+                grad_evals = done * spec.round_length
+                record.update(
+                    optimizer=spec.label,
+                    seed=seed,
+                    round=done,
+                    grad_evals=grad_evals,
+                    effective_epochs=grad_evals / s.steps_per_epoch,
+                    wall_clock=time.perf_counter() - start_time,
+                    train_loss=loss_sum / loss_count if loss_count else float("nan"),
+                    skipped_rounds=skipped,
+                )
+                loss_sum, loss_count = 0.0, 0
+                log.write(record)
+                progress.set_postfix(test_error=f"{record['test_error']:.3f}", refresh=False)
+            if manager is not None and (
+                done == num_rounds or (checkpoint_every and done % checkpoint_every == 0)
+            ):
+                save(done)
+                saved_round = done
+            progress.update(1)
+            if stop.signum is not None:
+                progress.close()
+                if manager is not None and saved_round != done:
+                    save(done)
+                _set_status(path, meta, "interrupted")
+                raise Interrupted(stop.signum, done, path)
     progress.close()
     if manager is not None:
         manager.wait_until_finished()
-    if path is not None:
-        (path / "config.json").write_text(
-            json.dumps({"config": _jsonable(config), "optimizer": _jsonable(optimizer)}, indent=2)
+    if last_round == num_rounds and skipped >= num_rounds:
+        _set_status(path, meta, "diverged")
+        raise NonFiniteError(
+            f"every one of the {num_rounds} rounds of optimizer {spec.label!r} had a non-finite "
+            "loss or weights and was skipped (skip_nonfinite=True), so nothing was learned. "
+            "Lower the learning rate."
         )
+    if last_round == num_rounds:
+        _set_status(path, meta, "finished")
     weights, weights_state = evaluation_weights(spec, *state[:3])
     return TrainResult(log.records, weights, weights_state, s.model, s.dataset, spec)
+
+
+def _previous_records(path, label, seed, first_round) -> list[dict[str, Any]]:
+    """The run's records up to ``first_round`` (None, i.e. non-finite, read back as NaN)."""
+    if not (path / "metrics.jsonl").exists():
+        return []
+    records = []
+    for record in read_metrics(path):
+        if record.get("optimizer") == label and record.get("seed") == seed:
+            if record["round"] <= first_round:
+                records.append({k: float("nan") if v is None else v for k, v in record.items()})
+    return records
 
 
 def _step_keys(key, first_step, length, num_replicas):
@@ -580,16 +968,19 @@ def model_state_shapes(model, sample_input) -> dict:
     return {k: v for k, v in shapes.items() if k != "params"}
 
 
-def _nonfinite_message(round_index, spec, manager):
+def _nonfinite_message(round_index, spec, path):
+    from entropix.experiments import checkpoints
+
     first = round_index * spec.round_length
     last = first + spec.round_length - 1
     good = "none saved yet"
-    if manager is not None and manager.latest_step() is not None:
-        good = str(pathlib.Path(manager.directory) / str(manager.latest_step()))
+    if path is not None:
+        found = checkpoints.latest_verified(path / "checkpoints")
+        good = str(found) if found is not None else good
     return (
         f"Non-finite loss or weights in round {round_index + 1} (gradient evaluations "
-        f"{first}–{last}) with optimizer {spec.label!r}. Last good checkpoint: {good}. Lower the "
-        "learning rate, or set skip_nonfinite=True to skip such rounds."
+        f"{first}–{last}) with optimizer {spec.label!r}. Last good checkpoint (verified): "
+        f"{good}. Lower the learning rate, or set skip_nonfinite=True to skip such rounds."
     )
 
 
