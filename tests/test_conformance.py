@@ -1,0 +1,338 @@
+"""Conformance suite: every transformation of ``entropix.OPTIMIZERS`` behaves as an optax citizen.
+
+The parametrization is derived from the catalogue: every entry whose kind is not ``"baseline"``,
+in the step form and (where the entry has one) the compiled form driven by a ``grad_fn(params, i)``
+extra argument. Replica entries run one replica per slice of ``jax.vmap(..., axis_name=...)``
+with two replicas; ``"transform"`` entries are chained before ``optax.sgd(0.1)``. Each case runs
+two outer steps of a quadratic loss on a tiny parameter tree and checks jit, donation,
+``inject_hyperparams``, dtypes, integer leaves, abstract init, checkpointing, extra arguments,
+the optax wrappers (``MultiSteps``, ``apply_if_finite``, ``chain``) and the state accessors.
+Jitted steps are cached per (case, variant) so no function is compiled twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import pickle
+import typing
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import entropix
+
+AXIS = "replicas"
+NUM_REPLICAS = 2
+NUM_OUTER = 2
+
+_CURVATURE = {"b": jnp.array([1.0, 2.0]), "w": jnp.array([[0.5, 1.5], [1.0, 2.0], [3.0, 0.25]])}
+_TARGET = {"b": jnp.array([0.3, -0.2]), "w": jnp.array([[1.0, -1.0], [0.5, 0.0], [-0.5, 2.0]])}
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One catalogue entry in one form."""
+
+    name: str
+    compiled: bool
+
+    @property
+    def entry(self) -> entropix.OptimizerEntry:
+        return entropix.OPTIMIZERS[self.name]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{'compiled' if self.compiled else 'step'}"
+
+    @property
+    def replicas(self) -> bool:
+        return self.entry.replica_axis is not None
+
+    @property
+    def two_loop(self) -> bool:
+        return self.entry.cycle_argument is not None
+
+    @property
+    def cycle(self) -> int:
+        """Updates per outer step in this form."""
+        return 1 if self.compiled else self.entry.cycle_length(self.entry.example_kwargs)
+
+    @property
+    def num_updates(self) -> int:
+        return NUM_OUTER * self.cycle
+
+    def has_argument(self, name: str) -> bool:
+        return name in inspect.signature(self.entry.factory).parameters
+
+    def kwargs(self, **overrides) -> dict:
+        kwargs = dict(self.entry.example_kwargs)
+        if self.compiled:
+            kwargs["compiled"] = True
+        if self.replicas:
+            kwargs[self.entry.replica_axis] = AXIS
+        kwargs.update(overrides)
+        return kwargs
+
+    def wrap(self, transform: optax.GradientTransformation) -> optax.GradientTransformation:
+        """A transform entry chained before SGD; an optimizer as is."""
+        if self.entry.kind == "transform":
+            return optax.chain(transform, optax.sgd(0.1))
+        return transform
+
+    def build(self, factory=None, **overrides) -> optax.GradientTransformation:
+        return self.wrap((factory or self.entry.factory)(**self.kwargs(**overrides)))
+
+
+def _cases() -> list[Case]:
+    cases = []
+    for entry in entropix.OPTIMIZERS.values():
+        if entry.kind == "baseline":
+            continue
+        cases.append(Case(entry.name, False))
+        if entry.compiled:
+            cases.append(Case(entry.name, True))
+    return cases
+
+
+CASES = _cases()
+TWO_LOOP = [case for case in CASES if case.two_loop]
+STEP_TWO_LOOP = [case for case in TWO_LOOP if not case.compiled]
+COMPILED = [case for case in CASES if case.compiled]
+
+
+def cases(selection):
+    return pytest.mark.parametrize("case", selection, ids=lambda case: case.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss, parameters, steps
+# ---------------------------------------------------------------------------------------------
+
+
+def loss(params) -> jax.Array:
+    return sum(
+        0.5 * jnp.sum(_CURVATURE[k] * (params[k].astype(jnp.float32) - _TARGET[k]) ** 2)
+        for k in _CURVATURE
+    )
+
+
+def gradients(params):
+    """The gradient of :func:`loss` in the parameters' dtypes; zeros for integer leaves."""
+
+    def leaf_gradient(path, leaf):
+        name = path[0].key
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            return jnp.zeros_like(leaf)
+        return (_CURVATURE[name] * (leaf - _TARGET[name])).astype(leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(leaf_gradient, params)
+
+
+def make_params(case: Case, dtype=jnp.float32, extra=None):
+    params = {"b": jnp.array([0.5, -1.0]), "w": jnp.arange(6.0).reshape(3, 2) / 4.0}
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    if extra:
+        params.update(extra)
+    if case.replicas:
+        # Two replicas that differ, so the coupling acts.
+        return jax.tree.map(
+            lambda leaf: jnp.stack([leaf, leaf + jnp.ones_like(leaf)]) if leaf is not None else None,
+            params,
+        )
+    return params
+
+
+def make_update(case: Case, opt, **extra_args):
+    """``(grads, state, params) -> (updates, state)`` with the form's extra arguments."""
+
+    def update(grads, state, params):
+        if case.compiled:
+            extra_args["grad_fn"] = lambda p, i: gradients(p)
+        return opt.update(grads, state, params, **extra_args)
+
+    return jax.vmap(update, axis_name=AXIS) if case.replicas else update
+
+
+def make_step(case: Case, opt, **extra_args):
+    """``(params, state) -> (params, state)``: one update on the gradient at ``params``."""
+    update = make_update(case, opt, **extra_args)
+
+    def step(params, state):
+        updates, state = update(gradients(params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
+def make_init(case: Case, opt):
+    return jax.vmap(opt.init) if case.replicas else opt.init
+
+
+class Runner(typing.NamedTuple):
+    opt: optax.GradientTransformation
+    init: typing.Callable
+    step: typing.Callable  # jitted
+    traces: list  # one entry per trace of ``step``
+
+
+_RUNNERS: dict[tuple[str, str], Runner] = {}
+
+
+def runner(case: Case, variant: str = "plain", build=None) -> Runner:
+    """The jitted step of ``case`` built by ``build(case)`` (cached per case and variant)."""
+    cache_key = (case.id, variant)
+    if cache_key not in _RUNNERS:
+        opt = (build or (lambda c: c.build()))(case)
+        traces = []
+        step = make_step(case, opt)
+
+        def counted(params, state):
+            traces.append(None)  # a side effect: runs once per trace
+            return step(params, state)
+
+        _RUNNERS[cache_key] = Runner(opt, make_init(case, opt), jax.jit(counted), traces)
+    return _RUNNERS[cache_key]
+
+
+def run(step, params, state, num_updates):
+    for _ in range(num_updates):
+        params, state = step(params, state)
+    return params, state
+
+
+def eager_run(case: Case, opt, params, num_updates=None, **extra_args):
+    """Runs ``opt`` op by op (no compilation).
+
+    Only the tests of jit and donation compile: the other behaviours are checked eagerly, which
+    costs a few milliseconds per run instead of a second of XLA compilation per variant.
+    """
+    with jax.disable_jit():
+        state = make_init(case, opt)(params)
+        step = make_step(case, opt, **extra_args)
+        return run(step, params, state, case.num_updates if num_updates is None else num_updates)
+
+
+_RESULTS: dict[tuple[str, str], tuple] = {}
+
+
+def reference(case: Case):
+    """``(params, state)`` after ``case.num_updates`` jitted plain updates (cached)."""
+    if (case.id, "jit") not in _RESULTS:
+        plain = runner(case)
+        params = make_params(case)
+        _RESULTS[case.id, "jit"] = run(plain.step, params, plain.init(params), case.num_updates)
+    return _RESULTS[case.id, "jit"]
+
+
+def eager_reference(case: Case):
+    """``(params, state)`` after ``case.num_updates`` eager plain updates (cached)."""
+    if (case.id, "eager") not in _RESULTS:
+        _RESULTS[case.id, "eager"] = eager_run(case, runner(case).opt, make_params(case))
+    return _RESULTS[case.id, "eager"]
+
+
+def assert_trees_equal(actual, expected, *, rtol=0.0, atol=0.0):
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.dtype == e.dtype, (a.dtype, e.dtype)
+        if rtol or atol:
+            np.testing.assert_allclose(a.astype(np.float64), e.astype(np.float64), rtol, atol)
+        else:
+            np.testing.assert_array_equal(a, e)
+
+
+def anchor(state, params):
+    return entropix.anchor_params(state, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# 0. The parametrization covers the catalogue, and the catalogue covers the package
+# ---------------------------------------------------------------------------------------------
+
+# `two_loop` builds a two-loop optimizer from an inner rule; the catalogue's two-loop entries
+# (entropy_sgd, entropy_adam, hj, heat, local_entropy, parle) are built with it, so it has no
+# catalogue entry of its own.
+_NOT_CATALOGUED = {"two_loop"}
+
+
+def _return_type(function):
+    annotation = inspect.signature(function).return_annotation
+    if isinstance(annotation, str):  # postponed annotations: evaluate in the function's module
+        try:
+            return eval(annotation, function.__globals__)  # noqa: S307
+        except NameError:
+            return None
+    return annotation
+
+
+def test_every_public_transformation_factory_is_catalogued():
+    catalogued = {entry.factory for entry in entropix.OPTIMIZERS.values()}
+    factories = []
+    for name in entropix.__all__:
+        value = getattr(entropix, name)
+        if not inspect.isfunction(value):
+            continue
+        returned = _return_type(value)
+        if isinstance(returned, type) and issubclass(returned, optax.GradientTransformation):
+            factories.append(name)
+    assert "entropy_sgd" in factories and "add_elastic_coupling" in factories
+    missing = [n for n in factories if n not in _NOT_CATALOGUED and getattr(entropix, n) not in catalogued]
+    assert not missing, f"public transformations without a catalogue entry: {missing}"
+
+
+def test_parametrization_covers_every_entry():
+    names = {entry.name for entry in entropix.OPTIMIZERS.values() if entry.kind != "baseline"}
+    assert {case.name for case in CASES} == names
+    assert {case.name for case in COMPILED} == {
+        entry.name for entry in entropix.OPTIMIZERS.values() if entry.compiled
+    }
+    assert len(CASES) == len(names) + len(COMPILED)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. jit: one trace, reused
+# ---------------------------------------------------------------------------------------------
+
+
+@cases(CASES)
+def test_jit_traces_once(case):
+    plain = runner(case)
+    params, state = reference(case)
+    assert len(plain.traces) == 1
+    # New arrays of the same types: no new trace.
+    fresh = make_params(case)
+    again = run(plain.step, fresh, plain.init(fresh), case.num_updates)
+    assert len(plain.traces) == 1
+    assert plain.step._cache_size() == 1
+    assert_trees_equal(again, (params, state))
+    assert not np.allclose(params["w"], make_params(case)["w"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Donation: a state donated to a jitted step leaves the optimizer usable
+# ---------------------------------------------------------------------------------------------
+
+
+@cases(CASES)
+def test_donation_keeps_the_optimizer_usable(case):
+    plain = runner(case)
+    donated = jax.jit(make_step(case, plain.opt), donate_argnums=(0, 1))
+    params = make_params(case)
+    first = run(donated, params, plain.init(params), case.num_updates)
+    # init again from the same optimizer object (its key and buffers must have survived), twice.
+    second_state = plain.init(make_params(case))
+    third_state = plain.init(make_params(case))
+    second = run(donated, make_params(case), second_state, case.num_updates)
+    assert_trees_equal(second, first)
+    third = run(plain.step, make_params(case), third_state, case.num_updates)
+    assert_trees_equal(third, reference(case))
