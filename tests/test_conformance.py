@@ -336,3 +336,79 @@ def test_donation_keeps_the_optimizer_usable(case):
     assert_trees_equal(second, first)
     third = run(plain.step, make_params(case), third_state, case.num_updates)
     assert_trees_equal(third, reference(case))
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. optax.inject_hyperparams
+# ---------------------------------------------------------------------------------------------
+
+
+def _injected(case: Case, **overrides):
+    static = ("num_inner_steps",) if case.compiled else ()
+    factory = optax.inject_hyperparams(case.entry.factory, static_args=static)
+    return case.wrap(factory(**case.kwargs(**overrides)))
+
+
+@cases(CASES)
+def test_inject_hyperparams_equals_the_plain_optimizer(case):
+    injected = runner(case, "inject", _injected)
+    params = make_params(case)
+    result_params, state = run(injected.step, params, injected.init(params), case.num_updates)
+    expected_params, expected_state = reference(case)
+    np.testing.assert_allclose(result_params["w"], expected_params["w"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(result_params["b"], expected_params["b"], rtol=1e-6, atol=1e-6)
+    if case.two_loop:
+        assert_trees_equal(
+            entropix.anchor_params(state),
+            entropix.anchor_params(expected_state),
+            rtol=1e-6,
+            atol=1e-6,
+        )
+
+
+@cases(COMPILED)
+def test_compiled_form_under_inject_needs_static_num_inner_steps(case):
+    factory = optax.inject_hyperparams(case.entry.factory)
+    opt = case.wrap(factory(**case.kwargs()))
+    with pytest.raises(TypeError, match=r"static_args=\('num_inner_steps',\)"):
+        make_init(case, opt)(make_params(case))
+
+
+def _outer_schedules(case: Case) -> dict:
+    """Schedules of the outer-step count for the entry's learning rate and SGLD coupling.
+
+    HEAT's coupling is left out: it sets the perturbation where the *next* gradient is taken, so
+    the last call of an outer step places the walker of the next one with the value injected for
+    that call (one outer step early). Its learning rate is checked instead.
+    """
+    schedules = {}
+    if case.has_argument("learning_rate"):
+        rate = case.entry.example_kwargs["learning_rate"]
+        schedules["learning_rate"] = optax.linear_schedule(rate, 0.2 * rate, NUM_OUTER)
+    state = make_init(case, runner(case).opt)(make_params(case))
+    if isinstance(entropix.two_loop_state(state), entropix.LocalEntropyState):
+        coupling = case.entry.example_kwargs["coupling"]
+        schedules["coupling"] = optax.linear_schedule(coupling, 3.0 * coupling, NUM_OUTER)
+    return schedules
+
+
+@cases(TWO_LOOP)
+def test_inject_schedules_count_outer_steps_through_outer_count_schedule(case):
+    schedules = _outer_schedules(case)
+    plain = case.build(**schedules)
+    static = ("num_inner_steps",) if case.compiled else ()
+    factory = optax.inject_hyperparams(case.entry.factory, static_args=static)
+    by_call = {k: entropix.outer_count_schedule(s, case.cycle) for k, s in schedules.items()}
+    converted = case.wrap(factory(**case.kwargs(**by_call)))
+    params = make_params(case)
+    expected_params, expected_state = eager_run(case, plain, params)
+    result_params, state = eager_run(case, converted, params)
+    assert_trees_equal(result_params, expected_params, rtol=1e-6, atol=1e-6)
+    assert_trees_equal(
+        entropix.anchor_params(state), entropix.anchor_params(expected_state), rtol=1e-6, atol=1e-6
+    )
+    if not case.compiled:
+        # The schedule read at the call count instead: a different (faster) scoping.
+        raw = case.wrap(factory(**case.kwargs(**schedules)))
+        raw_params, _ = eager_run(case, raw, params)
+        assert not np.allclose(raw_params["w"], expected_params["w"], rtol=1e-4)
