@@ -412,3 +412,83 @@ def test_inject_schedules_count_outer_steps_through_outer_count_schedule(case):
         raw = case.wrap(factory(**case.kwargs(**schedules)))
         raw_params, _ = eager_run(case, raw, params)
         assert not np.allclose(raw_params["w"], expected_params["w"], rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. dtypes
+# ---------------------------------------------------------------------------------------------
+
+
+def _inexact_leaves(tree):
+    return [leaf for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+
+
+def _two_loop_accumulators(state):
+    found = entropix.two_loop_state(state)
+    return found.anchor, found[4]  # the walker or gradient average
+
+
+@cases(CASES)
+def test_bfloat16_updates_keep_the_parameters_dtypes(case):
+    opt = runner(case).opt
+    params = make_params(case, jnp.bfloat16)
+    with jax.disable_jit():
+        state = make_init(case, opt)(params)
+        update = make_update(case, opt)
+        for _ in range(case.num_updates):
+            updates, state = update(gradients(params), state, params)
+            assert jax.tree.map(lambda u: u.dtype, updates) == jax.tree.map(
+                lambda p: p.dtype, params
+            )
+            params = optax.apply_updates(params, updates)
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(params))
+    if not case.has_argument("accumulator_dtype"):
+        return
+    # float32 accumulators: the anchor and the average are float32 and closer to a float32 run.
+    accurate = case.build(accumulator_dtype=jnp.float32)
+    accurate_params, accurate_state = eager_run(case, accurate, make_params(case, jnp.bfloat16))
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(accurate_params))
+    for tree in _two_loop_accumulators(accurate_state):
+        assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(tree))
+    _, reference_state = eager_reference(case)
+    exact = entropix.anchor_params(reference_state)
+
+    def error(state):
+        anchor = entropix.anchor_params(state)
+        return sum(
+            float(jnp.sum((a.astype(jnp.float32) - e) ** 2))
+            for a, e in zip(jax.tree.leaves(anchor), jax.tree.leaves(exact), strict=True)
+        )
+
+    assert error(accurate_state) < error(state)
+
+
+@cases(CASES)
+def test_float64_under_x64(case):
+    with jax.enable_x64(True):
+        opt = case.build()
+        params = make_params(case, jnp.float64)
+        result_params, state = eager_run(case, opt, params)
+        leaves = _inexact_leaves((result_params, state))
+        assert leaves and all(leaf.dtype == jnp.float64 for leaf in leaves)
+        if case.compiled:
+            return
+        # The noise scale is computed in float64: one step with and without noise differs by
+        # exactly sqrt(η') ε (Rademacher noise) or, for HEAT, the perturbations at γ and 3γ
+        # differ by exactly √3.
+        kwargs = case.entry.example_kwargs
+        if case.has_argument("noise") and kwargs.get("noise"):
+            noisy, _ = eager_run(case, opt, params, 1)
+            quiet, _ = eager_run(case, case.build(noise=0.0), params, 1)
+            expected = np.sqrt(np.float64(kwargs["sgld_learning_rate"])) * kwargs["noise"]
+            for a, b in zip(jax.tree.leaves(noisy), jax.tree.leaves(quiet), strict=True):
+                np.testing.assert_allclose(np.abs(np.asarray(a - b)), expected, rtol=1e-11)
+        elif case.two_loop and isinstance(entropix.two_loop_state(state), entropix.HeatState):
+            coupling = kwargs["coupling"]
+            wide, _ = eager_run(case, opt, params, 1)
+            narrow, _ = eager_run(case, case.build(coupling=3.0 * coupling), params, 1)
+            center, _ = eager_run(case, case.build(coupling=1e300), params, 1)
+            for a, b, c in zip(*map(jax.tree.leaves, (wide, narrow, center)), strict=True):
+                np.testing.assert_allclose(
+                    np.asarray(a - c), np.sqrt(3.0) * np.asarray(b - c), rtol=1e-11, atol=1e-15
+                )
