@@ -492,3 +492,125 @@ def test_float64_under_x64(case):
                 np.testing.assert_allclose(
                     np.asarray(a - c), np.sqrt(3.0) * np.asarray(b - c), rtol=1e-11, atol=1e-15
                 )
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Integer and None leaves pass through
+# ---------------------------------------------------------------------------------------------
+
+
+@cases(CASES)
+def test_integer_and_none_leaves_pass_through(case):
+    counter = jnp.array([3, 7], jnp.int32)
+    params = make_params(case, extra={"counter": counter, "nothing": None})
+    result, _ = eager_run(case, runner(case).opt, params)
+    expected, _ = eager_reference(case)
+    assert result["nothing"] is None
+    np.testing.assert_array_equal(result["counter"], params["counter"])
+    assert result["counter"].dtype == jnp.int32
+    assert_trees_equal({k: result[k] for k in ("b", "w")}, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Abstract initialization
+# ---------------------------------------------------------------------------------------------
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda leaf: (leaf.shape, jnp.dtype(leaf.dtype)), tree)
+
+
+@cases(CASES)
+def test_init_under_eval_shape_and_from_shape_dtype_structs(case):
+    opt = runner(case).opt
+    params = make_params(case)
+    if case.replicas:  # init is per replica and needs no replica axis
+        params = jax.tree.map(lambda leaf: leaf[0], params)
+    with jax.disable_jit():
+        concrete = opt.init(params)
+        abstract_params = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
+        from_structs = opt.init(abstract_params)
+    abstract = jax.eval_shape(opt.init, params)
+    assert _shapes(abstract) == _shapes(concrete)
+    assert _shapes(from_structs) == _shapes(concrete)
+    assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(from_structs))
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Checkpointing mid-cycle
+# ---------------------------------------------------------------------------------------------
+
+
+def _mid_cycle(case: Case):
+    """``(params, state)`` one update into the second outer step, and the next step's result."""
+    plain = runner(case)
+    params = make_params(case)
+    params, state = run(plain.step, params, plain.init(params), case.cycle + 1)
+    return params, state, plain.step(params, state)
+
+
+@cases(CASES)
+def test_pickle_round_trip_mid_cycle(case):
+    params, state, expected = _mid_cycle(case)
+    restored = pickle.loads(pickle.dumps(state))
+    assert_trees_equal(restored, state)
+    assert_trees_equal(runner(case).step(params, restored), expected)
+
+
+@cases(CASES)
+def test_orbax_round_trip_mid_cycle(case, tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint")
+    params, state, expected = _mid_cycle(case)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(tmp_path / "state", state)
+        checkpointer.wait_until_finished()
+        restored = checkpointer.restore(tmp_path / "state", jax.eval_shape(lambda: state))
+    assert_trees_equal(restored, state)
+    assert_trees_equal(runner(case).step(params, restored), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Extra arguments of update
+# ---------------------------------------------------------------------------------------------
+
+
+@cases(CASES)
+def test_unknown_extra_arguments_are_ignored(case):
+    params = make_params(case)
+    result = eager_run(case, runner(case).opt, params, value=jnp.float32(1.5), unknown="x")
+    assert_trees_equal(result, eager_reference(case))
+
+
+LOCAL_ENTROPY = [case for case in CASES if case.name == "local_entropy"]
+
+
+def _run_with_values(case: Case, opt, values):
+    """Eager run whose call ``k`` passes ``value=values[k]``."""
+    params = make_params(case)
+    with jax.disable_jit():
+        state = opt.init(params)
+        for value in values:
+            extra = {"value": jnp.float32(value)}
+            if case.compiled:
+                extra["grad_fn"] = lambda p, i: gradients(p)
+            updates, state = opt.update(gradients(params), state, params, **extra)
+            params = optax.apply_updates(params, updates)
+    return params, state
+
+
+@cases(LOCAL_ENTROPY)
+def test_extra_arguments_reach_the_outer_transformation(case):
+    # reduce_on_plateau records the value of the calls that take an outer step.
+    outer = optax.chain(optax.sgd(1.0), optax.contrib.reduce_on_plateau())
+    values = [10.0 - k for k in range(case.num_updates)]
+    _, state = _run_with_values(case, case.build(outer=outer), values)
+    outer_values = values[case.cycle - 1 :: case.cycle]
+    assert float(optax.tree_utils.tree_get(state, "best_value")) == min(outer_values)
+    assert int(optax.tree_utils.tree_get(state, "plateau_count")) == 0
+    # Polyak's step size is value / ‖g‖²: a value of 0 keeps the anchor still, 1 moves it.
+    polyak = case.build(outer=optax.polyak_sgd(max_learning_rate=1.0))
+    start = make_params(case)
+    _, still = _run_with_values(case, polyak, [0.0] * case.num_updates)
+    assert_trees_equal(entropix.anchor_params(still), start)
+    _, moved = _run_with_values(case, polyak, [1.0] * case.num_updates)
+    assert not np.allclose(entropix.anchor_params(moved)["w"], start["w"])
