@@ -614,3 +614,73 @@ def test_extra_arguments_reach_the_outer_transformation(case):
     assert_trees_equal(entropix.anchor_params(still), start)
     _, moved = _run_with_values(case, polyak, [1.0] * case.num_updates)
     assert not np.allclose(entropix.anchor_params(moved)["w"], start["w"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. optax wrappers: MultiSteps, apply_if_finite, chain
+# ---------------------------------------------------------------------------------------------
+
+
+def _outputs(result):
+    """The parameters and, for two-loop optimizers, the anchor (states of wrappers differ)."""
+    params, state = result
+    return params, entropix.anchor_params(state, params)
+
+
+@cases(CASES)
+def test_multi_steps(case):
+    # Two calls per step on the same parameters average two equal gradients: the run equals the
+    # plain one with half the calls.
+    opt = optax.MultiSteps(runner(case).opt, every_k_schedule=2)
+    result = eager_run(case, opt, make_params(case), 2 * case.num_updates)
+    assert_trees_equal(_outputs(result), _outputs(eager_reference(case)), rtol=1e-6, atol=1e-7)
+
+
+@cases(CASES)
+def test_apply_if_finite_skips_a_nan_gradient(case):
+    opt = optax.apply_if_finite(runner(case).opt, 3)
+    params = make_params(case)
+    with jax.disable_jit():
+        state = make_init(case, opt)(params)
+        step = make_step(case, opt)
+        params, state = run(step, params, state, case.num_updates - 1)
+        update = make_update(case, opt)
+        nan_grads = jax.tree.map(lambda g: jnp.full_like(g, jnp.nan), gradients(params))
+        updates, skipped = update(nan_grads, state, params)
+        assert all(not np.any(np.asarray(u)) for u in jax.tree.leaves(updates))
+        assert_trees_equal(skipped.inner_state, state.inner_state)
+        np.testing.assert_array_equal(skipped.notfinite_count, 1)
+        result = run(step, params, skipped, 1)
+    assert_trees_equal(_outputs(result), _outputs(eager_reference(case)))
+
+
+@cases(CASES)
+def test_chain_before_and_after(case):
+    opt = runner(case).opt
+    expected = _outputs(eager_reference(case))
+    clipped = optax.chain(optax.clip_by_global_norm(1e3), opt)
+    assert_trees_equal(_outputs(eager_run(case, clipped, make_params(case))), expected)
+    scaled = optax.chain(opt, optax.scale(1.0))
+    assert_trees_equal(_outputs(eager_run(case, scaled, make_params(case))), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Counts: tree_get and the public accessors
+# ---------------------------------------------------------------------------------------------
+
+
+@cases(TWO_LOOP)
+def test_counts_through_tree_get_and_accessors(case):
+    length = case.entry.cycle_length(case.entry.example_kwargs)
+    plain = runner(case)
+    params = make_params(case)
+    state = plain.init(params)
+    for calls in range(1, case.num_updates + 1):
+        params, state = plain.step(params, state)
+        inner = calls * length // case.cycle
+        expected = {"inner_count": inner, "outer_count": inner // length, "num_inner_steps": length}
+        for name, value in expected.items():
+            np.testing.assert_array_equal(optax.tree_utils.tree_get(state, name), value)
+        np.testing.assert_array_equal(entropix.outer_step_count(state), inner // length)
+        np.testing.assert_array_equal(entropix.is_outer_step(state), inner % length == 0)
+    assert calls // case.cycle == NUM_OUTER
