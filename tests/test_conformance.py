@@ -684,3 +684,114 @@ def test_counts_through_tree_get_and_accessors(case):
         np.testing.assert_array_equal(entropix.outer_step_count(state), inner // length)
         np.testing.assert_array_equal(entropix.is_outer_step(state), inner % length == 0)
     assert calls // case.cycle == NUM_OUTER
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Pre-processing the inner gradients, anchors of composed optimizers, rejected settings
+# ---------------------------------------------------------------------------------------------
+
+INNER_TRANSFORM = [case for case in COMPILED if case.has_argument("inner_transform")]
+
+
+@cases(INNER_TRANSFORM)
+@pytest.mark.parametrize(
+    "transform",
+    [optax.clip_by_global_norm(0.3), optax.add_decayed_weights(0.2)],
+    ids=["clip_by_global_norm", "add_decayed_weights"],
+)
+def test_inner_transform_equals_chaining_before_the_step_form(case, transform):
+    step_case = Case(case.name, compiled=False)
+    compiled_params, compiled_state = eager_run(case, case.build(inner_transform=transform), make_params(case))
+    chained = optax.chain(transform, step_case.build())
+    step_params, step_state = eager_run(step_case, chained, make_params(case))
+    anchor = entropix.anchor_params(compiled_state)
+    assert_trees_equal(anchor, entropix.anchor_params(step_state), rtol=1e-5, atol=1e-6)
+    # The transformation acts: without it the anchor is elsewhere.
+    _, plain_state = eager_reference(case)
+    assert not np.allclose(anchor["w"], entropix.anchor_params(plain_state)["w"], atol=1e-4)
+
+
+def test_anchor_params_under_multi_transform():
+    length = 3
+    groups = {
+        "sgld": entropix.entropy_sgd(0.5, num_inner_steps=length, coupling=0.5, noise=1e-3),
+        "prox": entropix.hj(0.5, num_inner_steps=length, coupling=0.5),
+        "plain": optax.sgd(0.1),
+    }
+    labels = {"a": "sgld", "b": "prox", "c": "plain"}
+    opt = optax.multi_transform(groups, labels)
+    params = {"a": jnp.ones((3, 2)), "b": jnp.full((2,), -1.0), "c": jnp.full((2,), 2.0)}
+
+    def grads_of(p):
+        return jax.tree.map(lambda leaf: 2.0 * leaf - 0.5, p)
+
+    with jax.disable_jit():
+        state = opt.init(params)
+        for _ in range(NUM_OUTER * length + 1):
+            updates, state = opt.update(grads_of(params), state, params)
+            params = optax.apply_updates(params, updates)
+        alone = {}
+        for leaf, group in (("a", "sgld"), ("b", "prox")):
+            p = {leaf: jnp.ones((3, 2)) if leaf == "a" else jnp.full((2,), -1.0)}
+            s = groups[group].init(p)
+            for _ in range(NUM_OUTER * length + 1):
+                u, s = groups[group].update(grads_of(p), s, p)
+                p = optax.apply_updates(p, u)
+            alone[leaf] = entropix.anchor_params(s)[leaf]
+    anchor = entropix.anchor_params(state, params)
+    assert jax.tree.structure(anchor) == jax.tree.structure(params)
+    assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(anchor))
+    np.testing.assert_array_equal(anchor["a"], alone["a"])
+    np.testing.assert_array_equal(anchor["b"], alone["b"])
+    np.testing.assert_array_equal(anchor["c"], params["c"])
+    # The walker is elsewhere mid-cycle, so the anchor is not the live parameters.
+    assert not np.allclose(anchor["a"], params["a"])
+    with pytest.raises(ValueError, match=r"anchor_params\(state, params\)"):
+        entropix.anchor_params(state)
+
+
+def test_heat_rejects_a_coupling_schedule_starting_at_zero():
+    with pytest.raises(ValueError, match="coupling.*count 0"):
+        entropix.heat(coupling=entropix.bounded_exponential_scoping(100.0, 10.0))
+
+
+NEGATIVE = optax.linear_schedule(0.1, -0.1, 10)
+
+
+@pytest.mark.parametrize(
+    ("factory", "argument"),
+    [
+        (entropix.entropy_sgd, "learning_rate"),
+        (entropix.entropy_sgd, "coupling"),
+        (entropix.entropy_sgd, "sgld_learning_rate"),
+        (entropix.entropy_adam, "learning_rate"),
+        (entropix.hj, "learning_rate"),
+        (entropix.heat, "learning_rate"),
+        (entropix.heat, "coupling"),
+    ],
+)
+def test_negative_schedules_raise_at_construction(factory, argument):
+    with pytest.raises(ValueError, match=f"`{argument}` is a schedule whose value at count"):
+        factory(**{argument: NEGATIVE})
+
+
+def test_sgld_chain_rejects_burn_in_with_average_weight():
+    with pytest.raises(ValueError, match="burn_in.*average_weight"):
+        entropix.sgld_chain(
+            lambda w, i: w, jnp.ones(2), num_steps=10, coupling=1.0, burn_in=5, average_weight=0.5
+        )
+
+
+def test_local_entropy_gradient_rejects_a_heat_state():
+    state = entropix.heat(num_inner_steps=2).init(jnp.ones(2))
+    with pytest.raises(ValueError, match="HeatState"):
+        entropix.local_entropy_gradient(state)
+
+
+@cases(STEP_TWO_LOOP)
+def test_step_form_rejects_grad_fn(case):
+    opt = runner(case).opt
+    params = make_params(case)
+    update = make_update(case, opt, grad_fn=lambda p, i: gradients(p))
+    with pytest.raises(TypeError, match="compiled=True"):
+        update(gradients(params), make_init(case, opt)(params), params)
