@@ -145,7 +145,9 @@ def make_params(case: Case, dtype=jnp.float32, extra=None):
     if case.replicas:
         # Two replicas that differ, so the coupling acts.
         return jax.tree.map(
-            lambda leaf: jnp.stack([leaf, leaf + jnp.ones_like(leaf)]) if leaf is not None else None,
+            lambda leaf: (
+                jnp.stack([leaf, leaf + jnp.ones_like(leaf)]) if leaf is not None else None
+            ),
             params,
         )
     return params
@@ -269,7 +271,7 @@ def _return_type(function):
     annotation = inspect.signature(function).return_annotation
     if isinstance(annotation, str):  # postponed annotations: evaluate in the function's module
         try:
-            return eval(annotation, function.__globals__)  # noqa: S307
+            return eval(annotation, function.__globals__)
         except NameError:
             return None
     return annotation
@@ -285,8 +287,11 @@ def test_every_public_transformation_factory_is_catalogued():
         returned = _return_type(value)
         if isinstance(returned, type) and issubclass(returned, optax.GradientTransformation):
             factories.append(name)
-    assert "entropy_sgd" in factories and "add_elastic_coupling" in factories
-    missing = [n for n in factories if n not in _NOT_CATALOGUED and getattr(entropix, n) not in catalogued]
+    # The search finds the factories (and the exempted builder, so the exemption is live).
+    assert {"entropy_sgd", "add_elastic_coupling", "two_loop"} <= set(factories)
+    missing = [
+        n for n in factories if n not in _NOT_CATALOGUED and getattr(entropix, n) not in catalogued
+    ]
     assert not missing, f"public transformations without a catalogue entry: {missing}"
 
 
@@ -328,7 +333,10 @@ def test_donation_keeps_the_optimizer_usable(case):
     plain = runner(case)
     donated = jax.jit(make_step(case, plain.opt), donate_argnums=(0, 1))
     params = make_params(case)
-    first = run(donated, params, plain.init(params), case.num_updates)
+    first_state = plain.init(params)
+    first = run(donated, params, first_state, case.num_updates)
+    assert params["w"].is_deleted()  # the buffers were donated
+    assert any(leaf.is_deleted() for leaf in jax.tree.leaves(first_state))
     # init again from the same optimizer object (its key and buffers must have survived), twice.
     second_state = plain.init(make_params(case))
     third_state = plain.init(make_params(case))
@@ -425,7 +433,9 @@ def _inexact_leaves(tree):
 
 def _two_loop_accumulators(state):
     found = entropix.two_loop_state(state)
-    return found.anchor, found[4]  # the walker or gradient average
+    if isinstance(found, entropix.HeatState):
+        return found.anchor, found.gradient_average
+    return found.anchor, found.walker_average
 
 
 @cases(CASES)
@@ -701,9 +711,9 @@ INNER_TRANSFORM = [case for case in COMPILED if case.has_argument("inner_transfo
 )
 def test_inner_transform_equals_chaining_before_the_step_form(case, transform):
     step_case = Case(case.name, compiled=False)
-    compiled_params, compiled_state = eager_run(case, case.build(inner_transform=transform), make_params(case))
+    _, compiled_state = eager_run(case, case.build(inner_transform=transform), make_params(case))
     chained = optax.chain(transform, step_case.build())
-    step_params, step_state = eager_run(step_case, chained, make_params(case))
+    _, step_state = eager_run(step_case, chained, make_params(case))
     anchor = entropix.anchor_params(compiled_state)
     assert_trees_equal(anchor, entropix.anchor_params(step_state), rtol=1e-5, atol=1e-6)
     # The transformation acts: without it the anchor is elsewhere.
@@ -751,7 +761,7 @@ def test_anchor_params_under_multi_transform():
 
 
 def test_heat_rejects_a_coupling_schedule_starting_at_zero():
-    with pytest.raises(ValueError, match="coupling.*count 0"):
+    with pytest.raises(ValueError, match=r"coupling.*count 0"):
         entropix.heat(coupling=entropix.bounded_exponential_scoping(100.0, 10.0))
 
 
@@ -776,7 +786,7 @@ def test_negative_schedules_raise_at_construction(factory, argument):
 
 
 def test_sgld_chain_rejects_burn_in_with_average_weight():
-    with pytest.raises(ValueError, match="burn_in.*average_weight"):
+    with pytest.raises(ValueError, match=r"burn_in.*average_weight"):
         entropix.sgld_chain(
             lambda w, i: w, jnp.ones(2), num_steps=10, coupling=1.0, burn_in=5, average_weight=0.5
         )
