@@ -567,14 +567,23 @@ def test_pickle_round_trip_mid_cycle(case):
     assert_trees_equal(runner(case).step(params, restored), expected)
 
 
-@cases(CASES)
-def test_orbax_round_trip_mid_cycle(case, tmp_path):
+@pytest.fixture(scope="module")
+def orbax_restored(tmp_path_factory):
+    """Every case's mid-cycle state saved in one orbax checkpoint and restored (one round trip:
+    each costs seconds of checkpointer threads)."""
     ocp = pytest.importorskip("orbax.checkpoint")
-    params, state, expected = _mid_cycle(case)
+    states = {case.id: _mid_cycle(case)[1] for case in CASES}
+    path = tmp_path_factory.mktemp("orbax") / "states"
     with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(tmp_path / "state", state)
+        checkpointer.save(path, states)
         checkpointer.wait_until_finished()
-        restored = checkpointer.restore(tmp_path / "state", jax.eval_shape(lambda: state))
+        return checkpointer.restore(path, jax.eval_shape(lambda: states))
+
+
+@cases(CASES)
+def test_orbax_round_trip_mid_cycle(case, orbax_restored):
+    params, state, expected = _mid_cycle(case)
+    restored = orbax_restored[case.id]
     assert_trees_equal(restored, state)
     assert_trees_equal(runner(case).step(params, restored), expected)
 
