@@ -449,7 +449,10 @@ def outer_count_schedule(schedule: base.Schedule, num_inner_steps: int) -> base.
     schedule at the inner-step count; wrap it with this function and it sees the outer-step
     count again: ``inject_hyperparams(entropy_sgd)(learning_rate=outer_count_schedule(s, L))``
     equals ``entropy_sgd(learning_rate=s)``. (In the compiled form every call is an outer step
-    and no conversion is needed.)
+    and no conversion is needed.) One exception: HEAT's ``coupling`` also sets where the *next*
+    gradient is taken, so under ``inject_hyperparams`` the last call of an outer step places the
+    first perturbation of the next outer step with the value injected for that call (one outer
+    step early); its learning rate converts exactly.
 
     Examples:
       >>> import optax, entropix

@@ -146,16 +146,21 @@ def field_schedule(step: int | jax.Array, tau0: float | jax.Array) -> jax.Array:
 
 
 def _draw_field(key: jax.Array, params: Any, std: jax.Array) -> Any:
-    """Draws ``std · N(0, I)`` with the structure, shapes and dtypes of ``params``."""
+    """Draws ``std · N(0, I)`` with the structure, shapes and dtypes of ``params``.
+
+    Integer and boolean leaves carry no gradient and get no field; the keys are split over the
+    float leaves only, so adding an integer leaf does not change the field of the others.
+    """
     leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, max(len(leaves), 1))
+    num_floats = sum(common.is_float_leaf(leaf) for leaf in leaves)
+    keys = iter(jax.random.split(key, max(num_floats, 1)))
     out = []
-    for k, leaf in zip(keys, leaves, strict=False):
+    for leaf in leaves:
         dtype = jnp.dtype(leaf.dtype)
-        if jnp.issubdtype(dtype, jnp.inexact):
-            noise = jax.random.normal(k, leaf.shape, dtype=dtype)
+        if common.is_float_leaf(leaf):
+            noise = jax.random.normal(next(keys), leaf.shape, dtype=dtype)
             out.append((std * noise).astype(dtype))
-        else:  # integer / boolean leaves carry no gradient: no field.
+        else:
             out.append(jnp.zeros(leaf.shape, dtype))
     return jax.tree.unflatten(treedef, out)
 
