@@ -2,9 +2,10 @@
 
 The data path is ``entropix.data.shuffle_epoch``: one on-device permutation and gather per
 epoch, giving stacked ``(steps, 128, 28, 28, 1)`` minibatches. The training step is a jitted
-mnistfc step (BatchNorm + dropout, ``optax.sgd``) fed by indexing that stack. The issue's
-target: data batches/s ≥ 10 × training steps/s. Both are measured in the same run (the
-machine is shared and noisy; compare the ratio, not absolute numbers across runs).
+mnistfc step (BatchNorm + dropout, ``optax.sgd``) fed by indexing that stack. The target
+(the input pipeline must not be the bottleneck): data batches/s ≥ 10 × training steps/s. Both
+are measured in the same run (the machine is shared and noisy; compare the ratio, not absolute
+numbers across runs).
 
 Run: ``python benchmarks/data_speed.py [--epochs 3] [--steps 60]`` (well under a minute on
 2 CPU cores). Prints one markdown table row; ``--header`` adds the header.

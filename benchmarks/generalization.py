@@ -1,7 +1,8 @@
 """Generalization study: entropic optimizers vs SGD, Adam and SAM at equal gradient budgets.
 
 Every optimizer of a study gets the same number of gradient evaluations *per replica*
-(``budget_epochs`` effective epochs, DESIGN "Counting") on the same data, model and seeds, and
+(``budget_epochs`` effective epochs, see the conventions page of the documentation,
+docs/conventions.md, "Counting cost: effective epochs") on the same data, model and seeds, and
 the same step decay of its learning rate (×0.2 at 75% of the budget). Training and the
 end-of-run diagnostics come from the library: :func:`entropix.experiments.compare.compare`
 trains optimizers × seeds and measures the test error, train loss, local energy δE(σ) and the
@@ -177,7 +178,7 @@ def optimizer_entries(
 
 
 ALL = None  # every optimizer
-CORE = (  # the issue's list, without Elastic-SGD (n=3 costs three replicas)
+CORE = (  # eight representative optimizers; Elastic-SGD is left out (n=3 costs three replicas)
     BASELINE,
     "Adam",
     "SAM",
@@ -195,7 +196,7 @@ def studies(quick: bool) -> list[Study]:
     ``quick``: MNIST-1D MLP only, every optimizer, 2 seeds, 20 effective epochs and a cheaper
     spectrum (≈ 3–4 minutes on 2 shared CPU cores). Default: MNIST-1D MLP and small CNN (every
     optimizer, 3 seeds, 60 epochs), Fashion-MNIST mnistfc-sized MLP and small-LeNet (the
-    issue's 8 optimizers, 3 seeds, short budgets sized to fit 60 minutes on 2 CPU cores; see
+    8 optimizers of ``CORE``, 3 seeds, short budgets sized to fit 60 minutes on 2 CPU cores; see
     ``FASHION_*`` below).
     """
 

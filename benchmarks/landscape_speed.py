@@ -3,7 +3,7 @@
 Measures, in one run (ratios are what matter on a noisy machine):
 
 * the cost of one Hessian-vector product (forward-over-reverse) relative to one gradient on the
-  same 1,000 examples (issue target: ≤ 3×);
+  same 1,000 examples (target: ≤ 3×);
 * the wall time of Lanczos top-5 / bottom-5 eigenvalues (full re-orthogonalization);
 * the wall time of a stochastic Lanczos quadrature density of order 80;
 * the memory of the Lanczos basis (``O(m d)``) next to what a dense Hessian would need (``d²``).

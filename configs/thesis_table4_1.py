@@ -14,9 +14,10 @@ Published (validation error % @ effective epochs):
 
 Settings (thesis §4.6.1): Entropy-SGD L = 20, ε = 10⁻⁴ (β⁻¹ = 10⁻⁸), α = 0.75, η' = 0.1; HJ
 L = 5, no noise, last iterate; HEAT L = 20; outer η ÷5 every 3 outer epochs. The thesis gives
-η = 0.1 without saying whether it multiplies x − ⟨y⟩ or γ⁻¹(x − ⟨y⟩) (spec erratum E14) and
-gives no γ: we use Ch. 3's scaled form with η = 1 and Ch. 3's scoping (γ₀ = 10⁻⁴ MNIST, 0.03
-CIFAR, ×1.001 per outer step). HEAT's variance (thesis γ = 1/coupling) is not given: 10⁻⁴.
+η = 0.1 without saying whether it multiplies γ⁻¹(x − ⟨y⟩) (eq. 4.41) or the scaled x − ⟨y⟩
+(§3.2.3), and gives no γ: we use Ch. 3's scaled form with η = 1 and Ch. 3's scoping (γ₀ = 10⁻⁴
+MNIST, 0.03 CIFAR, ×1.001 per outer step). HEAT's variance (thesis γ = 1/coupling) is not
+given: 10⁻⁴.
 """
 
 from entropix.experiments.config_base import experiment

@@ -8,7 +8,11 @@ import pytest
 
 @pytest.fixture
 def x64():
-    """Runs a test with 64-bit floats (closed-form comparisons need the precision)."""
+    """Runs a test with 64-bit floats (closed-form comparisons need the precision).
+
+    Request it as an argument, or for a whole module with
+    ``pytestmark = pytest.mark.usefixtures("x64")``.
+    """
     with jax.enable_x64(True):
         yield
 
@@ -18,6 +22,6 @@ def x64():
 if os.environ.get("ENTROPIX_MULTIDEVICE") != "1":
     collect_ignore = ["multidevice"]
 
-# The doctest collector (--doctest-modules) would import every conftest.py as a module named
-# "conftest"; they hold no doctests, and two of them in package-less folders clash.
+# The doctest collector (--doctest-modules) would also collect conftest.py as a module; it holds
+# no doctests.
 collect_ignore_glob = ["*/conftest.py"]

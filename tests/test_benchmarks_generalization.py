@@ -43,7 +43,7 @@ def result(gen, tmp_path_factory):
     return gen.run_study(study, tmp_path_factory.mktemp("gen"), {}, quiet=True)
 
 
-def test_modes_cover_the_issue(gen):
+def test_modes_cover_the_studies_and_core_optimizers(gen):
     quick, default = gen.studies(quick=True), gen.studies(quick=False)
     assert [s.dataset for s in quick] == ["mnist1d"]
     assert {(s.dataset, s.model) for s in default} == {

@@ -1,4 +1,4 @@
-"""Entropy-SGD against the closed forms of the spec (quadratics, SGLD law, Gaussian mixtures)."""
+"""Entropy-SGD against exact closed forms (quadratics, SGLD law, Gaussian mixtures)."""
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +19,10 @@ def run_outer_steps(opt, grad, params, num_outer, num_inner):
 
 
 def one_outer_step_formula(a, m, x, coupling, sgld_lr, alpha, num_inner):
-    """Spec T12 in our conventions: μ_L − y* = [(1−α)^L + α Σ_j (1−α)^{L−j} M^j](x − y*)."""
+    """Noise-free inner loop on a quadratic, unrolled.
+
+    μ_L − y* = [(1−α)^L + α Σ_j (1−α)^{L−j} M^j](x − y*).
+    """
     a, m, x = (np.atleast_2d(a), np.atleast_1d(m), np.atleast_1d(x))
     eye = np.eye(len(x))
     y_star = np.linalg.solve(a + coupling * eye, a @ m + coupling * x)
@@ -32,8 +35,9 @@ def one_outer_step_formula(a, m, x, coupling, sgld_lr, alpha, num_inner):
     return y_star + factor @ (x - y_star)
 
 
-def test_scalar_one_outer_step_matches_spec_number():
-    # Spec T12: a=3, m=0.7, γ_thesis=0.5 (coupling 2), η_y=0.05, α_thesis=0.25, L=20, x=2.
+def test_scalar_one_outer_step_matches_reference_number():
+    # Unrolled closed form, z_L = 1.2227827385 at a=3, m=0.7, γ_thesis=0.5 (coupling 2),
+    # η_y=0.05, α_thesis=0.25, L=20, x=2.
     opt = entropix.entropy_sgd(
         1.0,
         num_inner_steps=20,
@@ -103,7 +107,8 @@ def test_coupling_schedule_counts_outer_steps():
 
 @pytest.mark.parametrize("distribution", ["gaussian", "rademacher"])
 def test_sgld_chain_stationary_mean_and_variance(distribution):
-    # Spec T11 (ours: coupling 2, T = ε²/2 = 1/β = 0.5 ⇒ ε = 1): mean 1.22, var 0.11429.
+    # Exact AR(1) stationary law of the inner chain on a quadratic (coupling 2,
+    # T = ε²/2 = 1/β = 0.5 ⇒ ε = 1): mean 1.22, var 0.11429.
     # The AR(1) chain's stationary mean and variance depend only on the noise's first two
     # moments, so ±1 (Rademacher) noise must give the same exact values.
     a, m, coupling, step, x = 3.0, 0.7, 2.0, 0.05, 2.0
@@ -134,7 +139,7 @@ def test_sgld_chain_stationary_mean_and_variance(distribution):
 
 
 def mixture_gradient_exact(x, weights, centers, widths, coupling, beta):
-    """Spec T6 in the coupling convention (γ_thesis = 1/coupling)."""
+    """Exact local-entropy gradient of a Gaussian mixture (γ_thesis = 1/coupling)."""
     variance = 1.0 / coupling
     total = widths**2 + variance / beta
     log_pi = np.log(weights) - 0.5 * np.log(total) - (x - centers) ** 2 / (2 * total)
@@ -219,7 +224,8 @@ def test_l1_noise_free_uncoupled_is_scaled_outer_optimizer():
 
 
 def test_heat_expected_gradient_of_sine():
-    # Spec T9: E[∇f(x + ε)] = ω cos(ωx) exp(−ω²σ²/2), σ² = 1/coupling.
+    # Heat smoothing of sin(ωx) (thesis Example 4.13):
+    # E[∇f(x + ε)] = ω cos(ωx) exp(−ω²σ²/2), σ² = 1/coupling.
     omega, coupling, x, num_inner, dim = 2.0, 4.0, 0.4, 8, 20_000
     opt = entropix.heat(1.0, num_inner_steps=num_inner, coupling=coupling, momentum=0.0, key=5)
     params = jnp.full((dim,), x)

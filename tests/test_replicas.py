@@ -1,4 +1,4 @@
-"""Replica optimizers under vmap: reductions, identities and fixed points (spec T13c, T17, §4.4)."""
+"""Replica optimizers under vmap: reductions, identities and fixed points."""
 
 import chex
 import jax
@@ -93,7 +93,7 @@ def test_identical_replicas_stay_identical_and_equal_entropy_sgd():
 
 
 def test_elastic_force_never_moves_the_master():
-    # Spec T17a / §4.4: the coupling forces sum to zero over replicas, so the replica mean after
+    # The coupling forces sum to zero over replicas, so the replica mean after
     # an outer step does not depend on ρ (momentum is linear, so this holds with Nesterov too).
     params = stack([mlp_params(k) for k in range(3)])
     batches = make_batches(3, L)
@@ -166,8 +166,9 @@ def test_elastic_sgd_split_data_consensus_fixed_point():
 
 
 def test_parle_split_data_consensus_fixed_point():
-    # Spec T13c with a finite deterministic inner loop: x^a − μ^a = (1 − c_a)(x^a − y*_a),
-    # c_a from the one-outer-step formula (T12), y*_a = (a m + γ x)/(a + γ).
+    # Split-data Parle (thesis §5.5) on quadratics with a finite deterministic inner loop:
+    # x^a − μ^a = (1 − c_a)(x^a − y*_a), c_a from the one-outer-step formula
+    # (entropix.toys.entropy_sgd_quadratic_step), y*_a = (a m + γ x)/(a + γ).
     curvatures, centers = np.array([1.0, 2.0, 0.5]), np.array([1.0, -1.0, 3.0])
     gamma, rho, step, alpha = 0.5, 0.7, 0.1, 0.75
     contraction = 1 - step * (curvatures + gamma)
@@ -190,7 +191,8 @@ def test_parle_split_data_consensus_fixed_point():
 
 
 def test_rsgd_center_update_is_coupling_free():
-    # Spec §4.4: w̄_{t+1} = w̄_t − (η/y) Σ_a ∇L(w^a) for any K, γ (plain SGD).
+    # Σ_a (w^a − w̄) = 0, so the coupling cancels in the center:
+    # w̄_{t+1} = w̄_t − (η/y) Σ_a ∇L(w^a) for any K, γ (plain SGD).
     params = stack([mlp_params(k) for k in range(4)])
     batches = make_batches(4, 1)
     state_free = None

@@ -1,4 +1,4 @@
-"""Scoping schedules (spec T17d and the ICLR law), conventions and training metrics."""
+"""Scoping schedules (Parle's, thesis eq. 5.10, and the ICLR law), conventions, training metrics."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +8,8 @@ import entropix
 
 
 def test_parle_scoping_matches_thesis_values():
-    # Spec T17d (thesis convention, B = 391): γ after B outer steps 60.634, after 5B 8.195,
+    # Thesis eq. 5.10, γ_k = γ0 (1 − 1/(2B))^⌊k/L⌋ with γ0 = 100, ρ0 = 1 (thesis convention,
+    # B = 391): γ after B outer steps 60.634, after 5B 8.195,
     # after 10B clipped to 1 (unclipped 0.672); ρ after 2B = 0.3676.
     steps = 391
     gamma = entropix.parle_scoping(entropix.coupling_from_variance(100.0), steps, max_coupling=1.0)

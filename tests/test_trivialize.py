@@ -1,4 +1,4 @@
-"""Tests of Trivialized-SGD (thesis ch. 2, Algorithm 1; spec ch2 §1.1, §2.8, §4.6)."""
+"""Trivialized-SGD (thesis ch. 2: Algorithm 1, eqs. 2.15 and 2.19–2.20, Figs. 2.3b and 2.4)."""
 
 import math
 
@@ -24,7 +24,7 @@ def _field(state):
     return tz.get_trivializing_field(state)
 
 
-# --- schedule and order parameter (spec ch2 §4.6) ---------------------------------------------
+# --- schedule and order parameter (thesis eqs. 2.15, 2.19–2.20) -------------------------------
 
 
 def test_schedule_values():

@@ -1,4 +1,4 @@
-"""Synthetic data: the committee-machine teacher–student task (slides; spec ch2/3/6 §5.4)."""
+"""Synthetic data: the committee-machine teacher–student task (Pittorino et al., ICLR 2021)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def committee_teacher_student(
 ) -> tuple[Dataset, np.ndarray]:
     """Random ±1 patterns labelled by a random Gaussian committee-machine teacher.
 
-    The spec's setting: N = 200, K = 5, P = 1000 training and 10,000 test patterns. Train a
+    Defaults: N = 200, K = 5, P = 1000 training and 10,000 test patterns, a CPU-sized version of
+    the teacher–student task of Pittorino et al., *Entropic gradient descent algorithms and wide
+    flat minima* (ICLR 2021, https://arxiv.org/abs/2006.07897). Train a
     ``entropix.models.CommitteeMachine`` (tanh student) with ``committee_logistic_loss``.
 
     Args:

@@ -1,6 +1,7 @@
 """Local entropy of the training loss: gradient (SGLD chain) and value (thermodynamic integration).
 
-Convention (``DESIGN.md``): ``γ`` is a *coupling strength*. At temperature ``T = ε²/2`` (``ε`` is
+Convention (see the conventions page of the documentation, docs/conventions.md): ``γ`` is a
+*coupling strength*. At temperature ``T = ε²/2`` (``ε`` is
 the Langevin ``noise`` of Entropy-SGD's inner step
 ``x' ← x' − η'(∇f(x') + γ (x' − x)) + √η' ε N(0, I)``) the inner chain samples
 
@@ -21,7 +22,7 @@ entropy ``F(x, γ) = log ∫ exp(−f(x') − (γ/2)‖x − x'‖²) dx'`` (``T
 ``free_entropy = −f_γ/T + (d/2) log(2πT/γ)``. Its gradient is ``∇f_γ(x) = γ (x − ⟨x'⟩)``
 (ICLR eq. 7; thesis eq. 3.10 with ``γ_thesis = 1/γ``), independent of ``T``.
 
-**Value by thermodynamic integration** (a derivation, not in the papers; spec §2.3):
+**Value by thermodynamic integration** (our derivation; not in the papers):
 ``∂f_γ/∂γ = ½⟨‖x − x'‖²⟩_γ − dT/(2γ)``, and by Stein's identity for ``ρ_γ``,
 ``γ⟨‖x' − x‖²⟩ − dT = −⟨(x' − x)·∇f(x')⟩``. Hence
 
@@ -34,7 +35,7 @@ integrated by the trapezoid rule in ``log γ'`` on a grid up to ``max_coupling``
 The integrand has no ``dT/γ`` free-Gaussian part to cancel, so its Monte-Carlo noise stays
 small at large ``γ``.
 
-Exact checks used by the tests (spec ch. 4 T1, T6): for ``f(y) = ½(y − m)ᵀA(y − m)``,
+Exact checks used by the tests (derived from thesis eq. 4.11): for ``f(y) = ½(y − m)ᵀA(y − m)``,
 ``f_γ(x) = ½(x − m)ᵀA(I + A/γ)⁻¹(x − m) + (T/2) log det(I + A/γ)``; for a Gaussian mixture
 ``e^{−f/T} = Σ_i w_i N(y; μ_i, s_i² I)``, ``f_γ(x) = −T log Σ_i w_i N(x; μ_i, (s_i² + T/γ) I)``.
 

@@ -1,7 +1,7 @@
 """Gradient-noise (diffusion) matrix ``D(x)`` of SGD, its spectrum, rank and temperature.
 
 With per-example gradients ``g_k = ∇f_k(x)`` (``k = 1..N``) and ``g = (1/N) Σ_k g_k``
-(thesis Ch. 6, Lemma 6.3, errata in spec §2.5):
+(thesis Ch. 6, Lemma 6.3, eqs. 6.4–6.7, two misprints corrected):
 
 .. math::
 
@@ -12,12 +12,14 @@ With per-example gradients ``g_k = ∇f_k(x)`` (``k = 1..N``) and ``g = (1/N) Σ
   \\operatorname{Var}(∇f_b) = \\frac1b\\Big(1 - \\frac bN\\Big) D_{wo}
   \\quad\\text{(without replacement)}
 
-(the thesis prints the coefficient ``1 − 1/(N−1)``; the correct one is ``N/(N−1)``). SGD with
-learning rate ``η`` and batch ``b`` is then a diffusion at temperature ``β⁻¹ = η/(2b)``
-(``(η/(2b))(1 − b/N)`` without replacement). Since ``D_w = (1/N) G_cᵀ G_c`` with ``G_c`` the
-centered ``N × d`` gradient matrix, the nonzero eigenvalues of ``D`` are those of the ``N × N``
-Gram matrix ``(1/N) G_c G_cᵀ`` (used when ``N < d``), and ``rank(D) ≤ min(d, N − 1)``: use at
-least ``d`` examples or the reported rank only reflects the sample count. The rank counts
+(the thesis's eq. 6.5 prints the coefficient ``1 − 1/(N−1)``; the correct one is ``N/(N−1)``,
+as exact enumeration of all ``C(N, b)`` minibatches confirms). SGD with learning rate ``η`` and
+batch ``b`` is then a diffusion at temperature ``β⁻¹ = η/(2b)`` (``(η/(2b))(1 − b/N)`` without
+replacement; eq. 6.7 prints ``1 − β/N`` for ``1 − b/N``). Since ``D_w = (1/N) G_cᵀ G_c`` with
+``G_c`` the centered ``N × d`` gradient matrix, the nonzero eigenvalues of ``D`` are those of
+the ``N × N`` Gram matrix ``(1/N) G_c G_cᵀ`` (used when ``N < d``), and
+``rank(D) ≤ min(d, N − 1)``: use at least ``d`` examples or the reported rank only reflects the
+sample count. The rank counts
 eigenvalues above ``λ_max × d × eps`` (NumPy's ``matrix_rank`` default, as in the thesis) and is
 reported as a fraction of ``d`` (thesis Fig. 6.1–6.2: 0.3 %–2 %).
 

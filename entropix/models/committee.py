@@ -14,8 +14,9 @@ class CommitteeMachine(nn.Module):
       \hat y(w, x) = \frac{1}{\sqrt K}\sum_{k=1}^K
                      \phi\Big(\frac{1}{\sqrt N}\sum_{i=1}^N w_{ki} x_i\Big)
 
-    ``activation="sign"`` is the slides' teacher, σ̂ = sign(ŷ) with φ = sign (tie-free for odd K);
-    ``activation="tanh"`` is the differentiable student surrogate (spec ch2/3/6 §5.4), trained with
+    ``activation="sign"`` is the teacher of Pittorino et al. (ICLR 2021), σ̂ = sign(ŷ) with
+    φ = sign (tie-free for odd K); ``activation="tanh"`` is the differentiable student surrogate
+    of the teacher–student toy (``entropix.toys.committee``), trained with
     ``entropix.models.committee_logistic_loss``. Weights are N(0, 1).
 
     Attributes:

@@ -267,8 +267,9 @@ def allcnn(*, num_classes: int = 10, dropout: float = 0.5) -> AllCNN:
 
     1,667,166 parameters (1,664,650 weights and biases + 2,516 BN scales and offsets, BN after
     all nine convolutions as in the reference code); 1,667,146 with
-    ``classifier_batch_norm=False`` (the thesis ch. 4 derivation). The ch. 3 spec table's
-    1,666,782 matches neither (it is 384 = 2·192 less than ours, one 192-channel BN short).
+    ``classifier_batch_norm=False`` (the thesis ch. 4 derivation). The count 1,666,782 of the
+    reference code's layout (github.com/ucla-vision/entropy-sgd, ``python/models.py``) matches
+    neither (it is 384 = 2·192 less than ours, one 192-channel BN short).
 
     Args:
       num_classes: number of classes (10 or 100).

@@ -122,7 +122,7 @@ def committee_logistic_loss(outputs: jax.Array, labels: jax.Array, scale: float 
     Args:
       outputs: real outputs ŷ of ``CommitteeMachine(activation="tanh")``.
       labels: targets in {−1, +1}.
-      scale: margin scale (4 in the spec's teacher–student experiment).
+      scale: margin scale (4 in the teacher–student toy, ``entropix.toys.committee``).
 
     Returns:
       Scalar mean loss.

@@ -185,7 +185,7 @@ def char_lstm_hessian(*, vocab_size: int = 96) -> LSTMLanguageModel:
     """char-lstm of the thesis ch. 3 Hessian experiment: one layer of 48 units, 96 one-hot chars.
 
     32,640 parameters = 4·48·(96 + 48) + 2·4·48 (two bias vectors) + 48·96 (no output bias),
-    the reading of the stated count given in the spec (the thesis does not define the layout).
+    one layout that reproduces the stated count (the thesis does not define the layout).
 
     Args:
       vocab_size: number of characters.

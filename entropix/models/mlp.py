@@ -98,7 +98,7 @@ def small_mnistfc(*, hidden: int = 64, num_classes: int = 10) -> MLP:
     """small-mnistfc (thesis ch. 3 "smallfc", Hessian experiment): 784 → 64 → ReLU → 10.
 
     50,890 parameters. The thesis text says 32 hidden units, which gives 25,450; the stated
-    count 50,890 = 784·64 + 64 + 64·10 + 10 needs 64 (spec erratum 6), hence the default.
+    count 50,890 = 784·64 + 64 + 64·10 + 10 needs 64, so "32" is a misprint; hence the default.
 
     Args:
       hidden: hidden width.

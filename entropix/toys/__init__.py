@@ -1,8 +1,9 @@
 """Toy landscapes with exact answers: the ground truth of entropix's tests, notebooks and docs.
 
 Every landscape is a pure JAX function with its exact references (closed forms or grid
-quadrature). Coupling convention everywhere (``DESIGN.md``): ``coupling`` is the local-entropy
-coupling strength ``γ_c = 1/γ_thesis``; smaller couplings smooth more.
+quadrature). Coupling convention everywhere (see the conventions page of the documentation,
+docs/conventions.md): ``coupling`` is the local-entropy coupling strength ``γ_c = 1/γ_thesis``;
+smaller couplings smooth more.
 
 Modules: :mod:`~entropix.toys.quadratics` (local entropy, prox and the one-outer-step formula of a
 quadratic), :mod:`~entropix.toys.mixtures` (Gaussian mixtures, wide vs sharp),

@@ -1,4 +1,4 @@
-r"""Linear–quadratic instance of thesis Theorem 4.11 (controlled SGD beats SGD), spec ch4 T14.
+r"""Linear–quadratic instance of thesis Theorem 4.11 (controlled SGD beats SGD), in closed form.
 
 Loss ``f(x) = a x²/2``, terminal cost ``V(x) = q x²/2``, noise ``σ² = β⁻¹``, horizon ``T``.
 
@@ -38,7 +38,7 @@ __all__ = [
 
 
 class LQProblem(NamedTuple):
-    """The 1-D linear–quadratic control problem (defaults: the spec's reference instance).
+    """The 1-D linear–quadratic control problem (defaults: the reference instance of the module).
 
     Attributes:
       a: curvature of ``f(x) = a x²/2``.

@@ -1,4 +1,4 @@
-r"""Gaussian-mixture landscapes with exact local entropy in any dimension (spec ch4 T6).
+r"""Gaussian-mixture landscapes with exact local entropy in any dimension.
 
 The loss is minus the (tempered) log-density of an isotropic Gaussian mixture,
 
@@ -7,7 +7,7 @@ The loss is minus the (tempered) log-density of an isotropic Gaussian mixture,
 
 so every well ``i`` has depth ``∝ log w_i − d log s_i`` and width ``s_i``. Because Gaussian
 convolution of a Gaussian is Gaussian, the local entropy is exact: with the coupling
-``γ_c = 1/γ_thesis`` (``DESIGN.md``) the smoothing variance is ``1/(β γ_c)`` and
+``γ_c = 1/γ_thesis`` (docs/conventions.md) the smoothing variance is ``1/(β γ_c)`` and
 
 .. math::
   f_γ(x) = -\frac1β \log \sum_i w_i\, \mathcal N\big(x; μ_i, (s_i^2 + \tfrac{1}{βγ_c}) I\big),
@@ -109,7 +109,8 @@ def mixture_local_entropy(
       >>> fg = mixture_local_entropy(jnp.array([-2.0]), m, coupling=1.0)
 
     References:
-      Spec ch4 T6; thesis Lemma 4.1.
+      P. Chaudhari, *A picture of the energy landscape of deep neural networks*, PhD thesis,
+      UCLA 2018, eq. 4.11 and Lemma 4.1 (local entropy as Gaussian smoothing).
     """
     return -logsumexp(_log_components(x, mixture, 1.0 / (beta * coupling))) / beta
 
@@ -184,7 +185,7 @@ def wide_vs_sharp_mixture(
     r"""The wide-vs-sharp landscape: a deep narrow well and a shallow wide one.
 
     Component 0 is the sharp well (global minimum of ``f``), component 1 the wide one; centres
-    are ``(c, 0, …, 0)``. Defaults (spec ch4 §5 item 2): weights ``(0.3, 0.7)``, widths
+    are ``(c, 0, …, 0)``. Defaults: weights ``(0.3, 0.7)``, widths
     ``(0.05, 0.5)``, centres ``±2``; the local entropy prefers the wide well for couplings below
     :func:`wide_vs_sharp_crossover` (``γ_c β < 18.8``, i.e. ``γ_thesis/β > 0.053``).
 
@@ -253,7 +254,7 @@ def wide_vs_sharp_crossover(
       18.8
 
     References:
-      Spec ch4 §5 item 2; Entropy-SGD (ICLR 2017) Fig. 2 / thesis Fig. 3.2 for the picture.
+      Entropy-SGD (Chaudhari et al., ICLR 2017) Fig. 2 / thesis Fig. 3.2 for the picture.
     """
     r = (sharp_weight / wide_weight) ** (2.0 / dim)
     if r >= 1.0:

@@ -1,15 +1,15 @@
 r"""Quadratic losses with exact local entropy, proximal operator and Entropy-SGD step.
 
 Loss ``f(x) = ½ (x − m)ᵀ A (x − m)`` with symmetric ``A`` (shape ``(d, d)``), ``x, m`` of shape
-``(d,)``. Conventions (``DESIGN.md``): ``coupling`` is ``γ_c = 1/γ_thesis``; the local Gibbs
+``(d,)``. Conventions (docs/conventions.md): ``coupling`` is ``γ_c = 1/γ_thesis``; the local Gibbs
 measure is ``ρ(y; x) ∝ exp(−β f(y) − β γ_c |x − y|²/2)`` and needs ``K := A + γ_c I ≻ 0``;
 ``average_weight`` is the weight of the *newest* sample (``μ ← (1−α) μ + α x'``, ICLR paper;
 ``α = 1 − α_thesis``). Langevin noise ``sqrt(η') ε N(0, I)``, temperature ``β⁻¹ = ε²/2``.
 
 References:
   P. Chaudhari, *A Picture of the Energy Landscape of Deep Neural Networks*, PhD thesis 2018,
-  Ch. 4 (spec ch4 T1, T2, T11, T12); P. Chaudhari et al., *Entropy-SGD: Biasing gradient descent
-  into wide valleys*, ICLR 2017.
+  Ch. 4 (eqs. 4.11, 4.16, 4.40–4.41, Lemmas 4.1 and 4.4); P. Chaudhari et al., *Entropy-SGD:
+  Biasing gradient descent into wide valleys*, ICLR 2017.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def quadratic_local_entropy(
       1.96307
 
     References:
-      Spec ch4 T1; thesis Lemma 4.1.
+      Thesis eq. 4.11 and Lemma 4.1 (a Gaussian integral for a quadratic ``f``).
     """
     eye = jnp.eye(hessian.shape[-1], dtype=hessian.dtype)
     r = x - minimizer
@@ -172,7 +172,8 @@ def quadratic_moreau_envelope(
 ) -> jax.Array:
     r"""Moreau envelope / Hopf–Lax solution ``u(x, 1/γ_c) = ½(x−m)ᵀA(I + A/γ_c)^{-1}(x−m)``.
 
-    Same as :func:`quadratic_local_entropy` without the ``log det`` term (spec ch4 T2).
+    Same as :func:`quadratic_local_entropy` without the ``log det`` term (the zero-temperature
+    limit; Hopf–Lax formula, thesis eq. 4.16).
 
     Args:
       x: point.
@@ -235,7 +236,7 @@ def quadratic_sgld_stationary(
       Σ = η' ε^2 \big(I - (I - η' K)^2\big)^{-1} \;\xrightarrow{η' → 0}\; \frac{ε^2}{2} K^{-1},
 
     the continuous limit being the local Gibbs covariance at temperature ``β⁻¹ = ε²/2``
-    (spec ch4 T11, ch2 §4.3). Requires ``0 < η' λ < 2`` for every eigenvalue ``λ`` of ``K``.
+    (thesis Lemma 4.4). Requires ``0 < η' λ < 2`` for every eigenvalue ``λ`` of ``K``.
 
     Args:
       x: anchor.
@@ -280,7 +281,8 @@ def entropy_sgd_quadratic_step(
     Inner loop (``L`` steps, ``x'_0 = μ_0 = x``):
     ``x' ← x' − η'(∇f(x') + γ_c(x' − x))``, ``μ ← (1 − α) μ + α x'`` (``α`` = weight of the
     newest sample). With ``K = A + γ_c I``, ``M = I − η' K``, ``y^* = K^{-1}(Am + γ_c x)`` and
-    ``a = 1 − α`` (the thesis's ``α``), per eigendirection of ``K`` (spec ch4 T12)
+    ``a = 1 − α`` (the thesis's ``α``), per eigendirection of ``K`` (unrolling the linear
+    recursions)
 
     .. math::
       x'_j - y^* = M^j (x - y^*), \qquad
@@ -314,7 +316,7 @@ def entropy_sgd_quadratic_step(
       1.22278
 
     References:
-      Spec ch4 T12; thesis §4.6.1.1 (eqs. 4.40–4.41), Ch. 3 Algorithm 2; ICLR 2017 Alg. 1.
+      Thesis §4.6.1.1 (eqs. 4.40–4.41), Ch. 3 Algorithm 2; ICLR 2017 Alg. 1.
     """
     if num_inner_steps < 1:
         raise ValueError(f"`num_inner_steps` must be >= 1, got {num_inner_steps!r}.")

@@ -1,6 +1,6 @@
 """Rugged low-dimensional landscapes and their exact smoothings on a grid.
 
-Conventions (``DESIGN.md``): ``coupling`` is the local-entropy coupling strength
+Conventions (docs/conventions.md): ``coupling`` is the local-entropy coupling strength
 ``γ_c = 1/γ_thesis``; the smoothing "time" of the thesis's PDEs is ``t = 1/γ_c``. Small couplings
 mean more smoothing.
 
@@ -58,7 +58,8 @@ def rugged_1d(x: jax.Array) -> jax.Array:
       0.2524...
 
     References:
-      Spec ch4 §5 item 1 (analogue of thesis Fig. 4.1), T8.
+      An analogue of thesis Fig. 4.1 (the thesis does not print its function); ``sup f''``
+      enters the semi-concavity bound of thesis Lemma 4.17.
     """
     return x**2 / 10.0 + 0.8 * jnp.sin(3.0 * x) + 0.3 * jnp.sin(7.0 * x + 1.0)
 
@@ -87,7 +88,7 @@ def rugged_bowl(x: jax.Array) -> jax.Array:
     r"""Rugged bowl ``Σ_i x_i²/2 + ½(1 − cos 10 x_i)`` (global minimum 0 at the origin).
 
     A test landscape where gradient descent started far away gets stuck in a local minimum
-    while local-entropy methods reach much lower loss (spec ch2 §5.3).
+    while local-entropy methods reach much lower loss.
 
     Args:
       x: array of shape ``(..., d)``.

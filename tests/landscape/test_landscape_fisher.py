@@ -15,7 +15,7 @@ def _logistic(w, batch):
     return jnp.mean(jnp.logaddexp(0.0, logits) - y * logits)
 
 
-def test_empirical_fisher_matches_loop_over_examples(f64):
+def test_empirical_fisher_matches_loop_over_examples(x64):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(3, 5, 4)))
     y = jnp.asarray(rng.integers(0, 2, size=(3, 5)).astype(np.float64))
@@ -36,7 +36,7 @@ def test_empirical_fisher_matches_loop_over_examples(f64):
     np.testing.assert_allclose(centered["b"], np.var(g_b), rtol=1e-10)
 
 
-def test_adam_fisher_equals_bias_corrected_moments(f64):
+def test_adam_fisher_equals_bias_corrected_moments(x64):
     b1, b2 = 0.8, 0.9
     opt = optax.chain(optax.clip_by_global_norm(1e9), optax.adam(1e-3, b1=b1, b2=b2))
     params = {"a": jnp.zeros(3)}

@@ -28,7 +28,7 @@ def _split(matrix):
     return jnp.stack([matrix + noise, matrix - noise])
 
 
-def test_hvp_is_batch_mean_forward_over_reverse(f64):
+def test_hvp_is_batch_mean_forward_over_reverse(x64):
     matrix = _rotated(np.linspace(-1.0, 4.0, 12))
     params = {"a": jnp.asarray(np.random.default_rng(2).normal(size=12))}
     v = {"a": jnp.asarray(np.random.default_rng(3).normal(size=12))}
@@ -36,7 +36,7 @@ def test_hvp_is_batch_mean_forward_over_reverse(f64):
     np.testing.assert_allclose(out["a"], matrix @ v["a"], rtol=1e-12, atol=1e-12)
 
 
-def test_hvp_ragged_batch_list_equals_mean_of_batch_hessians(f64):
+def test_hvp_ragged_batch_list_equals_mean_of_batch_hessians(x64):
     rng = np.random.default_rng(4)
     batches = [
         (jnp.asarray(rng.normal(size=(n, 5))), jnp.asarray(rng.normal(size=n))) for n in (7, 3)
@@ -64,7 +64,7 @@ class _MLP(nn.Module):
         return nn.Dense(3)(x)
 
 
-def test_exact_spectrum_of_small_mlp_equals_dense_jax_hessian(f64):
+def test_exact_spectrum_of_small_mlp_equals_dense_jax_hessian(x64):
     rng = np.random.default_rng(5)
     model = _MLP()
     x = jnp.asarray(rng.normal(size=(2, 16, 8)))
@@ -99,7 +99,7 @@ def test_exact_path_refuses_large_models_and_points_to_lanczos():
         landscape.hessian_spectrum(lambda w, b: jnp.sum(w**2), params, [0.0], max_params=100)
 
 
-def test_lanczos_top_and_bottom_k_on_quadratic(f64):
+def test_lanczos_top_and_bottom_k_on_quadratic(x64):
     # Known spectrum: a negative tail, a zero cluster, a positive tail with distinct top values.
     eigs = np.concatenate(
         [[-2.0, -1.5, -1.2], np.zeros(150), np.linspace(0.01, 5.0, 40), [10.0, 9.0, 8.2, 7.7, 7.3]]
@@ -125,7 +125,7 @@ def test_lanczos_float32_top_k(subtests=None):
     np.testing.assert_allclose(res.largest, [20.0, 15.0, 12.0, 10.0, 9.0], rtol=1e-4)
 
 
-def test_lanczos_breakdown_on_few_distinct_eigenvalues(f64):
+def test_lanczos_breakdown_on_few_distinct_eigenvalues(x64):
     # Krylov spaces of dimension 3: Lanczos restarts twice and T stays exact (no NaN, no ghosts).
     matrix = _rotated(np.repeat([1.0, 2.0, 5.0], 20), seed=8)
     t = landscape.lanczos_tridiagonal(matrix, 9, key=jax.random.key(0))
@@ -136,7 +136,7 @@ def test_lanczos_breakdown_on_few_distinct_eigenvalues(f64):
     assert np.all(np.min(np.abs(np.asarray(theta)[:, None] - [1.0, 2.0, 5.0]), axis=1) < 1e-8)
 
 
-def test_gauss_quadrature_moments_are_exact_per_probe(f64):
+def test_gauss_quadrature_moments_are_exact_per_probe(x64):
     matrix = _rotated(np.linspace(-1.0, 3.0, 60), seed=9)
     v = np.random.default_rng(10).choice([-1.0, 1.0], size=60)
     t = landscape.lanczos_tridiagonal(matrix, 6, start=jnp.asarray(v))
@@ -147,7 +147,7 @@ def test_gauss_quadrature_moments_are_exact_per_probe(f64):
     np.testing.assert_allclose(moments, expected, rtol=1e-8)
 
 
-def test_slq_density_moments_match_traces(f64):
+def test_slq_density_moments_match_traces(x64):
     eigs = np.concatenate([np.zeros(60), np.linspace(-0.5, 0.0, 10), np.linspace(1.0, 6.0, 30)])
     matrix = _rotated(eigs, seed=11)
     d = len(eigs)
@@ -170,7 +170,7 @@ def test_slq_density_moments_match_traces(f64):
     np.testing.assert_allclose(np.sum(g**2 * phi) * step, moments[2] + dens.sigma**2, atol=1e-5)
 
 
-def test_hessian_density_of_quadratic_loss(f64):
+def test_hessian_density_of_quadratic_loss(x64):
     eigs = np.linspace(-1.0, 3.0, 50)
     dens = landscape.hessian_density(
         _quadratic_loss, {"a": jnp.zeros(50)}, [jnp.diag(jnp.asarray(eigs))], order=10, num_probes=3
@@ -184,7 +184,7 @@ def test_hessian_density_of_quadratic_loss(f64):
     )
 
 
-def test_hutchinson_trace_within_standard_errors(f64):
+def test_hutchinson_trace_within_standard_errors(x64):
     matrix = _rotated(np.linspace(-1.0, 5.0, 80), seed=12)
     num_probes = 200
     est = landscape.hessian_trace(

@@ -31,7 +31,7 @@ def _quadratic(w, b):
     return 0.5 * jnp.sum(jnp.asarray(H) * w**2) + 3.0  # L_n(w*) = 3 is subtracted
 
 
-def test_quadratic_mala_matches_tempered_localized_gaussian(f64):
+def test_quadratic_mala_matches_tempered_localized_gaussian(x64):
     nbeta, coupling = 50.0, 0.2
     est = landscape.estimate_llc(
         _quadratic,
@@ -56,7 +56,7 @@ def test_quadratic_mala_matches_tempered_localized_gaussian(f64):
     assert est.rhat < 1.05 and est.warnings == ()
 
 
-def test_unadjusted_chain_has_the_euler_schemes_exact_bias(f64):
+def test_unadjusted_chain_has_the_euler_schemes_exact_bias(x64):
     # Euler–Maruyama on curvature a = h + c samples variance T / (a (1 − η a / 2)).
     nbeta, coupling, eta = 50.0, 0.2, 0.5
     est = landscape.estimate_llc(
@@ -82,7 +82,7 @@ def test_unadjusted_chain_has_the_euler_schemes_exact_bias(f64):
 
 
 @pytest.mark.parametrize("noise_distribution", ["gaussian", "rademacher"])
-def test_minibatch_chain_matches_exact_finite_time_expectation(f64, noise_distribution):
+def test_minibatch_chain_matches_exact_finite_time_expectation(x64, noise_distribution):
     # L_j(w) = ½ Σ h (w − b_j)², batch j = t mod n at step t. The chain is linear, so its mean m_t
     # and variance v_t follow exact recursions (only the noise's first two moments enter).
     nbeta, coupling, decay, eta = 40.0, 0.3, 0.05, 0.3
@@ -139,7 +139,7 @@ def _power_loss(k):
     return loss_fn
 
 
-def test_power_potential_without_localization_gives_one_over_2k(f64):
+def test_power_potential_without_localization_gives_one_over_2k(x64):
     # ∫ exp(−nβ w⁴) dw ∝ nβ^{−1/4}, so E[nβ w⁴] = 1/4 at any nβ: the learning coefficient.
     est = landscape.estimate_llc(
         _power_loss(2),
@@ -165,7 +165,7 @@ def _quadrature(log_density, statistic, grid):
     return np.trapezoid(weights * statistic(grid), grid) / np.trapezoid(weights, grid)
 
 
-def test_power_potential_with_localization_matches_quadrature(f64):
+def test_power_potential_with_localization_matches_quadrature(x64):
     nbeta, coupling, k = 30.0, 0.1, 3
     gamma = coupling * nbeta
     grid = np.linspace(-3, 3, 200001)
@@ -190,7 +190,7 @@ def test_power_potential_with_localization_matches_quadrature(f64):
     _within(est, exact)
 
 
-def test_singular_product_loss_matches_quadrature(f64):
+def test_singular_product_loss_matches_quadrature(x64):
     # L = (w₁ w₂)²: given w₂, w₁ is Gaussian with precision 2nβ w₂² + γ, so
     # E[nβ L] = E_{w₂}[nβ w₂² / (2nβ w₂² + γ)], w₂ ∝ exp(−γ w₂²/2) (2nβ w₂² + γ)^{−1/2}.
     nbeta, coupling = 20.0, 0.5
@@ -285,7 +285,7 @@ def test_index_form_thinning_and_burn_in_are_slices_of_one_chain():
     np.testing.assert_allclose(full.loss_trace[:, 0], loss_fn(params, (x[0], y[0])), atol=1e-7)
 
 
-def test_effective_sample_size_and_rhat_of_an_ou_chain(f64):
+def test_effective_sample_size_and_rhat_of_an_ou_chain(x64):
     # One direction, full batch: w is AR(1) with ρ = 1 − η a, so L ∝ w² has autocorrelation
     # ρ^{2t} and ESS = N (1 − ρ²) / (1 + ρ²).
     eta, curvature, coupling = 0.1, 1.0, 0.0
@@ -332,7 +332,7 @@ def test_devinterp_settings_round_trip_and_default_nbeta():
     np.testing.assert_allclose(again, s)
 
 
-def test_devinterp_settings_reproduce_devinterps_discretization(f64):
+def test_devinterp_settings_reproduce_devinterps_discretization(x64):
     # devinterp's step w ← w − (ε/2)(nβ h + γ) w + √ε ξ has stationary variance
     # ε / (1 − (1 − ε A / 2)²), A = nβ h + γ: computed here in devinterp's own terms.
     lr, localization, nbeta = 4e-3, 20.0, 50.0

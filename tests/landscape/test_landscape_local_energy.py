@@ -8,7 +8,7 @@ import pytest
 from entropix import landscape
 
 
-def test_local_energy_of_quadratic_equals_closed_form(f64):
+def test_local_energy_of_quadratic_equals_closed_form(x64):
     rng = np.random.default_rng(0)
     d = 6
     q = rng.normal(size=(d, d))
@@ -48,7 +48,7 @@ def _error(params, batch):
     return jnp.mean(jnp.argmax(_mlp(params, x), axis=1) != y)
 
 
-def test_local_energy_is_invariant_under_relu_rescaling(f64):
+def test_local_energy_is_invariant_under_relu_rescaling(x64):
     rng = np.random.default_rng(2)
     params = {
         "w1": jnp.asarray(rng.normal(size=(5, 12))),
@@ -76,7 +76,7 @@ def test_local_energy_is_invariant_under_relu_rescaling(f64):
     assert float(a.error_at_params) == float(b.error_at_params)
 
 
-def test_skip_predicate_leaves_normalization_parameters_unperturbed(f64):
+def test_skip_predicate_leaves_normalization_parameters_unperturbed(x64):
     params = {"BatchNorm_0": {"scale": jnp.ones(3)}, "Dense_0": {"kernel": jnp.ones(2)}}
 
     def loss_fn(p, batch):

@@ -25,9 +25,10 @@ def _log_mixture(y, extra_variance):
 
 
 def _mixture_case(temperature):
-    """Spec ch. 4 T6: e^{−f/T} = Σ w_i N(y; μ_i, s_i² I).
+    """Gaussian mixture e^{−f/T} = Σ w_i N(y; μ_i, s_i² I).
 
-    Then f_γ(x) = −T log Σ w_i N(x; μ_i, (s_i² + T/γ) I).
+    Gaussian smoothing (thesis eq. 4.11) keeps it a mixture:
+    f_γ(x) = −T log Σ w_i N(x; μ_i, (s_i² + T/γ) I).
     """
 
     def loss_fn(params, batch):
@@ -38,7 +39,7 @@ def _mixture_case(temperature):
         return -temperature * _log_mixture(x, temperature / coupling)
 
     def exact_gradient(x, coupling):
-        # γ (x − ⟨x'⟩), ⟨x'⟩ = Σ π_i m_i (T6 with γ_thesis = 1/coupling, β = 1/T).
+        # γ (x − ⟨x'⟩), ⟨x'⟩ = Σ π_i m_i (entropix.toys.mixtures, γ_thesis = 1/coupling, β = 1/T).
         var = SCALES**2 + temperature / coupling
         log_pi = np.log(WEIGHTS) - 0.5 * np.sum((x - MUS) ** 2, -1) / var - np.log(2 * np.pi * var)
         pi = np.exp(log_pi - log_pi.max())
@@ -50,7 +51,7 @@ def _mixture_case(temperature):
     return loss_fn, exact_value, exact_gradient
 
 
-def test_gaussian_mixture_exact_gradient_matches_autodiff(f64):
+def test_gaussian_mixture_exact_gradient_matches_autodiff(x64):
     _loss_fn, exact_value, exact_gradient = _mixture_case(1.0)
     x = np.array([0.3, 0.2])
     np.testing.assert_allclose(
@@ -58,7 +59,7 @@ def test_gaussian_mixture_exact_gradient_matches_autodiff(f64):
     )
 
 
-def test_local_entropy_value_of_gaussian_mixture(f64):
+def test_local_entropy_value_of_gaussian_mixture(x64):
     temperature, coupling = 1.0, 1.0
     loss_fn, exact_value, _ = _mixture_case(temperature)
     x = jnp.array([0.3, 0.2])
@@ -87,8 +88,8 @@ def test_local_entropy_value_of_gaussian_mixture(f64):
     assert abs(float(est.free_entropy) - free) < 4 * float(est.stderr) / temperature + 5e-3
 
 
-def test_free_entropy_matches_spec_check_value(f64):
-    # Spec ch. 2 §4.1 check value (thesis convention, unnormalized, β = 1): a = 2, m = 0.5,
+def test_free_entropy_matches_quadratic_check_value(x64):
+    # Closed form for a quadratic (thesis eq. 3.9: unnormalized, β = 1): a = 2, m = 0.5,
     # γ_s = 0.7 ⇒ f_γ(−1) = 0.634633. Ours: coupling = 1/0.7, T = 1 (noise √2), and the
     # unnormalized local entropy is −T · free_entropy.
     def loss_fn(w, batch):
@@ -108,10 +109,10 @@ def test_free_entropy_matches_spec_check_value(f64):
     assert float(est.stderr) < 0.01
 
 
-def test_local_entropy_value_of_quadratic(f64):
-    # Spec ch. 4 T1 (normalized kernel) with γ_thesis = 1/coupling, β = 1/T:
+def test_local_entropy_value_of_quadratic(x64):
+    # Thesis eq. 4.11 (normalized kernel) for a quadratic, γ_thesis = 1/coupling, β = 1/T:
     # f_γ(x) = ½ (x − m)ᵀ A (I + A/γ)⁻¹ (x − m) + (T/2) log det(I + A/γ)
-    # (= spec ch. 2 §4.1 minus the constant (d T/2) log(γ/(2πT))).
+    # (= the unnormalized eq. 3.9 form minus the constant (d T/2) log(γ/(2πT))).
     a = np.array([[2.0, 0.5], [0.5, 1.0]])
     m = np.array([0.3, -0.2])
     x = np.array([1.0, 1.0])
@@ -152,7 +153,7 @@ def test_local_entropy_value_of_quadratic(f64):
     assert abs(float(est0.value) - envelope) < 2e-3
 
 
-def test_local_entropy_gradient_of_gaussian_mixture(f64):
+def test_local_entropy_gradient_of_gaussian_mixture(x64):
     temperature, coupling = 1.0, 1.0
     loss_fn, _, exact_gradient = _mixture_case(temperature)
     x = np.array([0.3, 0.2])
@@ -179,7 +180,7 @@ def test_local_entropy_gradient_of_gaussian_mixture(f64):
     assert np.linalg.norm(plain - exact) > 0.1
 
 
-def test_local_entropy_gradient_zero_noise_is_proximal(f64):
+def test_local_entropy_gradient_zero_noise_is_proximal(x64):
     # T = 0: ⟨x'⟩ → prox_{f/γ}(x) = (A + γI)⁻¹(Am + γx); gradient γ(x − prox) = A(I + A/γ)⁻¹(x − m).
     a = np.array([[2.0, 0.5], [0.5, 1.0]])
     m = np.array([0.3, -0.2])

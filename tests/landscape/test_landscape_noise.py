@@ -1,4 +1,4 @@
-"""Gradient-noise covariance D against exhaustive enumeration of minibatches (spec §4.5)."""
+"""Gradient-noise covariance D against exhaustive enumeration of minibatches (thesis Lemma 6.3)."""
 
 import itertools
 
@@ -22,7 +22,7 @@ def _tiny_problem():
     return loss_fn, jnp.asarray(w), (jnp.asarray(x), jnp.asarray(y)), (x @ w - y)[:, None] * x
 
 
-def test_per_example_gradients(f64):
+def test_per_example_gradients(x64):
     loss_fn, w, (x, y), grads = _tiny_problem()
     # Two stacked batches of 3 examples, concatenated in order.
     stacked = (x.reshape(2, 3, 3), y.reshape(2, 3))
@@ -35,7 +35,7 @@ def test_per_example_gradients(f64):
     )
 
 
-def test_noise_covariance_matches_exhaustive_minibatch_enumeration(f64):
+def test_noise_covariance_matches_exhaustive_minibatch_enumeration(x64):
     loss_fn, w, (x, y), _ = _tiny_problem()
     grads = np.asarray(landscape.per_example_gradients(loss_fn, w, [(x, y)]))
     n, b = 6, 2
@@ -61,7 +61,7 @@ def test_noise_covariance_matches_exhaustive_minibatch_enumeration(f64):
     assert np.max(np.abs((1 - b / n) / b * printed - cov_without)) > 1e-3
 
 
-def test_noise_spectrum_gram_trick_rank_and_statistics(f64):
+def test_noise_spectrum_gram_trick_rank_and_statistics(x64):
     rng = np.random.default_rng(1)
     n, d = 8, 20
     grads = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))

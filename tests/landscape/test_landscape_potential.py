@@ -11,7 +11,7 @@ import scipy.linalg
 
 from entropix import landscape
 
-pytestmark = pytest.mark.usefixtures("f64")
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def rel(a, b):

@@ -20,16 +20,16 @@ def _lstm(i, h, biases=1):
 
 # (registry name, kwargs, expected count, source of the number)
 PAPER_COUNTS = [
-    ("mnistfc", {}, 1_867_786, "spec ch3 table, reference code with BN"),
-    ("mnistfc", {"batch_norm": False}, 1_863_690, "spec ch4 §3.1 derived count"),
+    ("mnistfc", {}, 1_867_786, "Entropy-SGD reference code (ucla-vision/entropy-sgd), with BN"),
+    ("mnistfc", {"batch_norm": False}, 1_863_690, "thesis §4.6.2 layout, weights and biases"),
     ("small-mnistfc", {}, 50_890, "thesis §3.3.1"),
-    ("lenet", {}, 132_220, "spec ch3 table (BN after fc500 too)"),
-    ("lenet", {"fc_batch_norm": False}, 131_220, "spec ch4 §3.1"),
+    ("lenet", {}, 132_220, "Entropy-SGD reference code (BN after fc500 too)"),
+    ("lenet", {"fc_batch_norm": False}, 131_220, "thesis §4.6.2"),
     ("small-lenet", {}, 47_658, "thesis §3.3.1"),
     ("small-lenet-ch6", {}, 13_338, "thesis §6.3.1"),
     ("small-allcnn", {}, 26_982, "thesis §6.3.1"),
     ("mnist1d-cnn", {}, 5_210, "Greydanus 2020, MNIST-1D CNN"),
-    ("char-lstm-hessian", {}, 32_640, "thesis §3.3.1 (spec's reading)"),
+    ("char-lstm-hessian", {}, 32_640, "thesis §3.3.1 (one layout giving the count)"),
     ("wrn-28-10", {}, 36_479_194, "Zagoruyko & Komodakis implementation"),
     ("wrn-16-4", {}, 2_748_890, "Zagoruyko & Komodakis implementation"),
 ]
@@ -58,7 +58,7 @@ def test_allcnn_count_and_variants():
         + 4 * _conv(3, c2, c2)
         + _conv(1, c2, 10)
     )
-    assert convs == 1_664_650  # spec ch4 §3.1
+    assert convs == 1_664_650  # weights and biases of the thesis §4.6.3 layout
     bn_3x3 = 2 * (3 * c1 + 5 * c2)
     assert bn_3x3 == 2_496
     shape = (1, 32, 32, 3)

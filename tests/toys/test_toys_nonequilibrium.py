@@ -9,6 +9,9 @@ import pytest
 
 from entropix import landscape, toys
 
+# Closed-form comparisons need the precision of 64-bit floats.
+pytestmark = pytest.mark.usefixtures("x64")
+
 DT = 2e-3
 CHAINS = 1000
 RECORD = 10

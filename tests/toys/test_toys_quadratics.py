@@ -1,4 +1,4 @@
-"""Quadratics: spec ch4 T1, T2, T11, T12, T17e, T18 (coupling convention γ_c = 1/γ_thesis)."""
+"""Quadratics: exact local entropy, prox, SGLD law and outer step (coupling γ_c = 1/γ_thesis)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from entropix import toys
+
+# Closed-form comparisons need the precision of 64-bit floats.
+pytestmark = pytest.mark.usefixtures("x64")
 
 A1 = np.array([[3.0]])
 M1 = np.array([0.7])
@@ -169,7 +172,7 @@ def test_t12_hj_limit_is_proximal_point_and_t17e():
     np.testing.assert_allclose(
         vec.T @ (new_x - m), (vec.T @ (x - m)) / (1 + lam / coupling), atol=1e-10
     )
-    # T17e: unscaled outer step = scaled one with the step multiplied by γ_c
+    # unscaled outer step = scaled one with the step multiplied by γ_c
     kw = dict(coupling=coupling, sgld_learning_rate=lr_in, num_inner_steps=7)
     xs, _ = toys.entropy_sgd_quadratic_step(x, a, m, learning_rate=0.1 * coupling, **kw)
     xu, _ = toys.entropy_sgd_quadratic_step(
@@ -185,8 +188,8 @@ def test_entropy_sgd_quadratic_step_validates():
         )
 
 
-def test_spec_ch2_check_values_unnormalized_kernel_and_sgld_ar1():
-    """spec ch2 §4.1 (Ch. 3 convention without the kernel normalization) and §4.3."""
+def test_check_values_unnormalized_kernel_and_sgld_ar1():
+    """Thesis eq. 3.9 (Ch. 3, no kernel normalization) on a quadratic; exact SGLD AR(1) variance."""
     a, m, gamma_thesis = np.array([[2.0]]), np.array([0.5]), 0.7
     for x, value in [(-1.0, 0.634633), (0.3, -0.286200)]:
         normalized = toys.quadratic_local_entropy(np.array([x]), a, m, 1.0 / gamma_thesis)
