@@ -22,9 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_parle_mesh():
-    spec = importlib.util.spec_from_file_location("parle_mesh", ROOT / "scripts" / "parle_mesh.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location("parle_mesh", ROOT / "scripts" / "parle_mesh.py")
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
     return module
 
 

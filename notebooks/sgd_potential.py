@@ -368,12 +368,12 @@ d_net = sum(p.size for p in jax.tree_util.tree_leaves(params))
 NUM_NOISE = 256 if FAST else 2000
 noise_batch = (x_tr[:NUM_NOISE], y_tr[:NUM_NOISE])
 grads_net = landscape.per_example_gradients(loss_fn, params, [noise_batch])
-spec = landscape.noise_spectrum(grads_net, learning_rate=0.1, batch_size=NB)
+noise = landscape.noise_spectrum(grads_net, learning_rate=0.1, batch_size=NB)
 print(
     f"MLP d = {d_net}, train loss {float(loss_fn(params, (x_tr, y_tr))):.3f}: "
-    f"rank(D) = {spec.rank} of d ({100 * spec.rank_fraction:.2f}%, "
+    f"rank(D) = {noise.rank} of d ({100 * noise.rank_fraction:.2f}%, "
     f"at most N − 1 = {NUM_NOISE - 1}), "
-    f"eigenvalues mean {spec.mean:.2e} ± {spec.std:.2e}"
+    f"eigenvalues mean {noise.mean:.2e} ± {noise.std:.2e}"
 )
 K = 8
 proj = landscape.projected_linearization(
@@ -386,8 +386,8 @@ print(
     f"current fraction {float(proj.mismatch.current_fraction):.4f}"
 )
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.semilogy(np.asarray(spec.eigenvalues[: min(NUM_NOISE, d_net)]) + 1e-20)
-ax.axhline(spec.tolerance, color="k", ls="--", lw=0.8, label="rank tolerance")
+ax.semilogy(np.asarray(noise.eigenvalues[: min(NUM_NOISE, d_net)]) + 1e-20)
+ax.axhline(noise.tolerance, color="k", ls="--", lw=0.8, label="rank tolerance")
 ax.set_xlabel("index")
 ax.set_ylabel("eigenvalue of D")
 ax.legend()
@@ -427,6 +427,6 @@ assert r["disc"] < 3 * r["se"] + 0.02 and r["naive"] > 0.3
 assert float(pot_lin.residual) < 1e-10
 assert np.degrees(float(mis_lin.angle)) > 45 and float(mis_lin.current_fraction) > 1e-3
 assert float(iso_lin.angle) < 1e-6
-assert spec.rank <= min(NUM_NOISE - 1, d_net) and spec.std > 2 * spec.mean  # non-isotropic
+assert noise.rank <= min(NUM_NOISE - 1, d_net) and noise.std > 2 * noise.mean  # non-isotropic
 assert float(proj.potential.residual) < 1e-4  # the network runs in float32
 print("all claims hold")

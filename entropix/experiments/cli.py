@@ -106,11 +106,11 @@ def configs_dir() -> pathlib.Path | None:
     """The directory of the packaged configs (``entropix.configs``, or ``configs/`` of a
     source checkout)."""
     try:
-        spec = importlib.util.find_spec("entropix.configs")
+        package = importlib.util.find_spec("entropix.configs")
     except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        return pathlib.Path(next(iter(spec.submodule_search_locations)))
+        package = None
+    if package is not None and package.submodule_search_locations:
+        return pathlib.Path(next(iter(package.submodule_search_locations)))
     checkout = pathlib.Path(__file__).resolve().parents[2] / "configs"
     return checkout if checkout.is_dir() else None
 
@@ -123,9 +123,9 @@ def config_names() -> list[str]:
     return sorted(p.stem for p in directory.glob("*.py") if not p.stem.startswith("_"))
 
 
-def resolve_config(spec: str) -> tuple[pathlib.Path, str | None]:
+def resolve_config(arg: str) -> tuple[pathlib.Path, str | None]:
     """``NAME|FILE[:ROW]`` → (config file, row)."""
-    target, _, row = spec.partition(":")
+    target, _, row = arg.partition(":")
     path = pathlib.Path(target).expanduser()
     if not path.is_file():
         name = path.name[:-3] if path.name.endswith(".py") else path.name
@@ -135,17 +135,17 @@ def resolve_config(spec: str) -> tuple[pathlib.Path, str | None]:
             path = candidate
         else:
             raise _UsageError(
-                f"--config {spec!r}: no such config file or name; available config names: "
+                f"--config {arg!r}: no such config file or name; available config names: "
                 f"{', '.join(config_names()) or 'none found'}."
             )
     return path, row or None
 
 
-def load_config(spec: str) -> dict[str, Any]:
+def load_config(arg: str) -> dict[str, Any]:
     """Loads ``NAME|FILE[:ROW]`` and returns the config as plain Python (dicts and lists)."""
     from entropix.experiments import trainer
 
-    path, row = resolve_config(spec)
+    path, row = resolve_config(arg)
     module_spec = importlib.util.spec_from_file_location(f"_entropix_config_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
@@ -160,15 +160,15 @@ def load_config(spec: str) -> dict[str, Any]:
     rows = getattr(module, "ALL_ROWS", None) or getattr(module, "ROWS", None)
     takes_row = bool(inspect.signature(get_config).parameters)
     if row is not None and not takes_row:
-        raise _UsageError(f"--config {spec!r}: config {path.stem} has no rows; drop ':{row}'.")
+        raise _UsageError(f"--config {arg!r}: config {path.stem} has no rows; drop ':{row}'.")
     if row is not None and rows and row not in rows:
         raise _UsageError(
-            f"--config {spec!r}: unknown row {row!r} of {path.stem}; valid rows: {', '.join(rows)}."
+            f"--config {arg!r}: unknown row {row!r} of {path.stem}; valid rows: {', '.join(rows)}."
         )
     try:
         config = get_config(row) if row is not None else get_config()
     except ValueError as err:
-        raise _UsageError(f"--config {spec!r}: {err}") from err
+        raise _UsageError(f"--config {arg!r}: {err}") from err
     return trainer.as_plain(config)
 
 

@@ -42,7 +42,9 @@ def load_run(workdir: pathlib.Path, dataset=None):
         )
     step, (params, model_state, opt_state, _, _) = restored
     print(f"entropix landscape: checkpoint {workdir / 'checkpoints' / str(step)}", file=sys.stderr)
-    weights, state = trainer.evaluation_weights(setup.spec, params, model_state, opt_state)
+    weights, state = trainer.evaluation_weights(
+        params, model_state, opt_state, setup.spec.num_replicas
+    )
     return config, setup, weights, state
 
 

@@ -274,10 +274,10 @@ def _eval_fn(model):
     return evaluate
 
 
-def evaluation_weights(spec, params, model_state, opt_state):
+def evaluation_weights(params, model_state, opt_state, num_replicas):
     """The weights to evaluate: anchor of a local-entropy method, replica mean of replicas."""
     weights = entropix.anchor_params(opt_state, params)
-    if spec.num_replicas:
+    if num_replicas:
         weights = jax.tree.map(lambda w: jnp.mean(w, axis=0), weights)
         model_state = jax.tree.map(lambda s: jnp.mean(s, axis=0), model_state)
     return weights, model_state
@@ -845,7 +845,7 @@ def train(
                 loss_sum, loss_count, skipped = (float(c) for c in counters)
             previous_records = _previous_records(path, spec.label, seed, first_round)
             if first_round >= num_rounds:
-                weights, weights_state = evaluation_weights(spec, *state[:3])
+                weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
                 return TrainResult(
                     previous_records, weights, weights_state, s.model, s.dataset, spec, True
                 )
@@ -891,7 +891,7 @@ def train(
                 loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
             done = round_index + 1
             if done % eval_every == 0 or done == num_rounds:
-                weights, weights_state = evaluation_weights(spec, *state[:3])
+                weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
                 record = s.evaluate(weights, weights_state)
                 grad_evals = done * spec.round_length
                 record.update(
@@ -931,7 +931,7 @@ def train(
         )
     if last_round == num_rounds:
         _set_status(path, meta, "finished")
-    weights, weights_state = evaluation_weights(spec, *state[:3])
+    weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
     return TrainResult(log.records, weights, weights_state, s.model, s.dataset, spec)
 
 
