@@ -202,6 +202,44 @@ print(
 )
 
 # %% [markdown]
+# ## In a Flax `TrainState`
+#
+# `TrainState.apply_gradients(grads=...)` drives the step form unchanged: its `params` are the
+# walker and its `step` counts inner steps, so evaluate `entropix.anchor_params(ts.opt_state)`
+# and read the outer-step count with `entropix.outer_step_count(ts.opt_state)`. It hands extra
+# keyword arguments to `.replace`, not to the optimizer, so the compiled form goes through
+# `entropix.models.apply_gradients`, which passes them to `tx.update`. Here the first epoch of
+# the compiled form again, one outer step per call, from a `TrainState`.
+
+# %%
+from flax.training import train_state
+
+ts = train_state.TrainState.create(apply_fn=model.apply, params=params0, tx=copt)
+groups = data.group_batches(data.shuffle_epoch(epoch_keys[0], (x_train, y_train), BATCH), L)
+
+
+@jax.jit
+def train_state_outer_step(ts, group):
+    grad_fn = data.make_group_grad_fn(loss_fn, group)
+    return models.apply_gradients(ts, grad_fn(ts.params, 0), grad_fn=grad_fn)
+
+
+for index in range(len(groups[0])):
+    ts = train_state_outer_step(ts, jax.tree.map(lambda a, i=index: a[i], groups))
+train_state_difference = max(
+    float(jnp.max(jnp.abs(a - b)))
+    for a, b in zip(
+        jax.tree.leaves(entropix.anchor_params(ts.opt_state)),
+        jax.tree.leaves(anchor_compiled_epoch1),
+        strict=True,
+    )
+)
+print(
+    f"TrainState: {int(ts.step)} calls = {int(entropix.outer_step_count(ts.opt_state))} outer "
+    f"steps; max |TrainState anchor − compiled-form anchor| = {train_state_difference:.1e}"
+)
+
+# %% [markdown]
 # ## SGD at the same budget
 #
 # SGD with Nesterov momentum (learning rate 0.05, momentum 0.9, the

@@ -174,6 +174,7 @@ def test_quickstart(monkeypatch):
     text = execute("quickstart", monkeypatch)
     assert "fast mode: True" in text
     assert number(r"max \|step-form anchor − compiled-form anchor\| = (\S+)", text) < 1e-5
+    assert number(r"max \|TrainState anchor − compiled-form anchor\| = (\S+)", text) < 1e-5
     esgd = number(r"Entropy-SGD, step form \(anchor\)\s+([\d.]+)", text)
     sgd = number(r"SGD \(Nesterov\)\s+([\d.]+)", text)
     assert esgd > 0.25 and sgd > 0.25  # chance is 0.1
