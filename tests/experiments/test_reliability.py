@@ -13,8 +13,10 @@ import warnings
 
 import numpy as np
 import pytest
+from run_helpers import CONFIG as BASE_CONFIG
+from run_helpers import DATA, ESGD
 
-from entropix.data import Dataset, write_idx
+from entropix.data import write_idx
 from entropix.data.dataset import check_dataset
 from entropix.experiments import (
     MetricsLog,
@@ -31,33 +33,7 @@ from entropix.experiments.config_base import ConfigError
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def blobs(num_train=240, num_test=120, features=6, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes, features)) * 2.0
-
-    def draw(n):
-        y = rng.integers(0, classes, n).astype(np.int32)
-        return (centers[y] + rng.normal(size=(n, features))).astype(np.float32), y
-
-    x_train, y_train = draw(num_train)
-    x_test, y_test = draw(num_test)
-    return Dataset("blobs", x_train, y_train, x_test, y_test, classes)
-
-
-DATA = blobs()
-CONFIG = dict(
-    name="blobs",
-    dataset="blobs",
-    model="mlp",
-    model_kwargs={"features": (16,)},
-    batch_size=20,
-    budget_epochs=4.0,
-    eval_every_epochs=1.0,
-    seed=0,
-    min_round_length=4,
-    checkpoint_every_rounds=1,
-)
-ESGD = dict(name="entropy_sgd", learning_rate=0.5, num_inner_steps=4, coupling=0.1, noise=1e-3)
+CONFIG = dict(BASE_CONFIG, name="blobs", checkpoint_every_rounds=1)
 ROUNDS = 12  # 4 epochs of 12 minibatches, 4 updates per round
 
 # A tiny CLI config: MNIST-1D (400 train / 100 test examples), an MLP of 16 units, SGD.
