@@ -14,12 +14,12 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "generaliz
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("benchmarks_generalization", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location("benchmarks_generalization", SCRIPT)
+    module = importlib.util.module_from_spec(found)
+    sys.modules[found.name] = module  # dataclasses look the module up
+    found.loader.exec_module(module)
     yield module
-    sys.modules.pop(spec.name, None)
+    sys.modules.pop(found.name, None)
 
 
 def tiny(study):

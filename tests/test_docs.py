@@ -23,9 +23,9 @@ PUBLIC_MODULES = (
 
 
 def load_apigen():
-    spec = importlib.util.spec_from_file_location("apigen", DOCS / "apigen.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location("apigen", DOCS / "apigen.py")
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
     return module
 
 

@@ -39,9 +39,9 @@ def read(name: str):
 def load_sync():
     """``notebooks/sync.py`` (it needs jupytext: skips the test where it is not installed)."""
     pytest.importorskip("jupytext")
-    spec = importlib.util.spec_from_file_location("notebooks_sync", NOTEBOOK_DIR / "sync.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location("notebooks_sync", NOTEBOOK_DIR / "sync.py")
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
     return module
 
 

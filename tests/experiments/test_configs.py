@@ -28,9 +28,9 @@ TINY_LANGUAGE_MODEL = dict(model="char-lstm", model_kwargs={"hidden_size": 8}, s
 
 
 def load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
     return module
 
 

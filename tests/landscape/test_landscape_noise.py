@@ -65,14 +65,14 @@ def test_noise_spectrum_gram_trick_rank_and_statistics(x64):
     rng = np.random.default_rng(1)
     n, d = 8, 20
     grads = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
-    spec = landscape.noise_spectrum(grads, learning_rate=0.1, batch_size=4)
+    spectrum = landscape.noise_spectrum(grads, learning_rate=0.1, batch_size=4)
     dense = np.linalg.eigvalsh(np.asarray(landscape.noise_covariance(grads)))[::-1]
-    np.testing.assert_allclose(spec.eigenvalues, dense[:n], rtol=1e-9, atol=1e-9)
-    assert spec.rank == n - 1  # centering removes one direction: rank ≤ N − 1
-    assert spec.rank_fraction == pytest.approx((n - 1) / d)
-    assert spec.mean == pytest.approx(np.mean(dense))
-    assert spec.std == pytest.approx(np.std(np.clip(dense, 0, None)), rel=1e-9)
-    assert spec.temperature == pytest.approx(0.1 / 8)
+    np.testing.assert_allclose(spectrum.eigenvalues, dense[:n], rtol=1e-9, atol=1e-9)
+    assert spectrum.rank == n - 1  # centering removes one direction: rank ≤ N − 1
+    assert spectrum.rank_fraction == pytest.approx((n - 1) / d)
+    assert spectrum.mean == pytest.approx(np.mean(dense))
+    assert spectrum.std == pytest.approx(np.std(np.clip(dense, 0, None)), rel=1e-9)
+    assert spectrum.temperature == pytest.approx(0.1 / 8)
     # N ≥ d path (d × d matrix) and without replacement (scaled by N/(N−1)).
     grads_tall = rng.normal(size=(30, 5))
     wide = landscape.noise_spectrum(grads_tall, replacement=False)
@@ -83,8 +83,8 @@ def test_noise_spectrum_gram_trick_rank_and_statistics(x64):
     )
     assert wide.rank == 5
     # Threshold λ_max · d · eps (numpy matrix_rank default).
-    assert spec.tolerance == pytest.approx(
-        float(spec.eigenvalues[0]) * d * np.finfo(np.float64).eps
+    assert spectrum.tolerance == pytest.approx(
+        float(spectrum.eigenvalues[0]) * d * np.finfo(np.float64).eps
     )
 
 

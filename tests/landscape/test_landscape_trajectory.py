@@ -10,10 +10,10 @@ from entropix import landscape
 def test_increment_spectrum_white_and_periodic():
     rng = np.random.default_rng(0)
     walk = np.cumsum(rng.normal(size=(257, 300)), axis=0)
-    spec = landscape.increment_spectrum(walk, power=True)
+    spectrum = landscape.increment_spectrum(walk, power=True)
     # White increments: E|F(ν)|² = K − 1 = 256 at every frequency.
-    assert spec.frequencies.shape == (129,)
-    assert np.all(np.abs(np.asarray(spec.mean)[1:-1] / 256 - 1) < 0.3)
+    assert spectrum.frequencies.shape == (129,)
+    assert np.all(np.abs(np.asarray(spectrum.mean)[1:-1] / 256 - 1) < 0.3)
     # A sinusoid at 1/8 cycles per step puts all increment power in one bin.
     k = np.arange(129)
     sine = np.sin(2 * np.pi * k / 8)[:, None] * np.ones((1, 3))

@@ -13,9 +13,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 import entropix
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("parle_mesh", ROOT / "scripts" / "parle_mesh.py")
-parle_mesh = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(parle_mesh)
+found = importlib.util.spec_from_file_location("parle_mesh", ROOT / "scripts" / "parle_mesh.py")
+parle_mesh = importlib.util.module_from_spec(found)
+found.loader.exec_module(parle_mesh)
 
 AXIS = parle_mesh.AXIS
 
