@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.integrate import trapezoid  # np.trapezoid needs NumPy 2
 
 from entropix import landscape
 
@@ -162,7 +163,7 @@ def test_power_potential_without_localization_gives_one_over_2k(x64):
 def _quadrature(log_density, statistic, grid):
     logp = log_density(grid)
     weights = np.exp(logp - logp.max())
-    return np.trapezoid(weights * statistic(grid), grid) / np.trapezoid(weights, grid)
+    return trapezoid(weights * statistic(grid), grid) / trapezoid(weights, grid)
 
 
 def test_power_potential_with_localization_matches_quadrature(x64):
