@@ -75,7 +75,7 @@ def test_learning_rate_drops_at_effective_epochs():
             elastic_coupling=0.1,
             num_replicas=2,
         ),
-        dict(name="rsgd", learning_rate=0.1, coupling=0.01, num_replicas=2, split_data=0.5),
+        dict(name="rsgd", learning_rate=0.1, elastic_coupling=0.01, num_replicas=2, split_data=0.5),
     ],
     ids=["sgd", "entropy_sgd", "parle", "rsgd-split"],
 )
