@@ -391,6 +391,24 @@ class IterateCovariance(NamedTuple):
     num_samples: int
 
 
+def _chains(trajectory: Any, burn_in: int) -> jax.Array:
+    """A ``(T, d)`` or ``(M, T, d)`` trajectory as ``(M, T − burn_in, d)`` chains."""
+    x = jnp.asarray(trajectory)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(
+            f"`trajectory` must have shape (T, d) or (M, T, d), got shape {jnp.shape(trajectory)}."
+        )
+    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
+    if burn_in >= x.shape[1] - 1:
+        raise ValueError(
+            f"`burn_in` must leave at least 2 samples per chain, got burn_in={burn_in} for "
+            f"T={x.shape[1]}."
+        )
+    return x[:, burn_in:]
+
+
 def iterate_covariance(
     trajectory: Any, *, burn_in: int = 0, center: Any | None = None
 ) -> IterateCovariance:
@@ -418,20 +436,7 @@ def iterate_covariance(
     Returns:
       An :class:`IterateCovariance`.
     """
-    x = jnp.asarray(trajectory)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ValueError(
-            f"`trajectory` must have shape (T, d) or (M, T, d), got shape {jnp.shape(trajectory)}."
-        )
-    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
-    if burn_in >= x.shape[1] - 1:
-        raise ValueError(
-            f"`burn_in` must leave at least 2 samples per chain, got burn_in={burn_in} for "
-            f"T={x.shape[1]}."
-        )
-    x = x[:, burn_in:]
+    x = _chains(trajectory, burn_in)
     m, t, d = x.shape
     mean = jnp.mean(x, axis=(0, 1)) if center is None else jnp.asarray(center, x.dtype)
     if mean.shape != (d,):
@@ -489,17 +494,7 @@ def angular_momentum(
       An :class:`AngularMomentum`.
     """
     dt = validation.check_positive_finite("dt", dt)
-    x = jnp.asarray(trajectory)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ValueError(
-            f"`trajectory` must have shape (T, d) or (M, T, d), got shape {jnp.shape(trajectory)}."
-        )
-    burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)
-    if burn_in >= x.shape[1] - 1:
-        raise ValueError(f"`burn_in` must leave at least 2 samples, got burn_in={burn_in}.")
-    x = x[:, burn_in:]
+    x = _chains(trajectory, burn_in)
     if center is not None:
         x = x - jnp.asarray(center, x.dtype)
     pos, inc = x[:, :-1], jnp.diff(x, axis=1)
