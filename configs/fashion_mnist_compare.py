@@ -8,13 +8,10 @@ Model: a 784-256-256-10 MLP (no BN, no dropout). Budget: 20 effective epochs per
 (MLPs of this size reach ≈ 10–11% on Fashion-MNIST).
 """
 
-from entropix.experiments.config_base import experiment
+from entropix.experiments.config_base import comparison_optimizers, experiment
 
 
 def get_config():
-    local = dict(
-        num_inner_steps=5, sgld_learning_rate=0.05, coupling=0.1, lr_drops=[15], lr_factor=0.2
-    )
     return experiment(
         "fashion_mnist_compare",
         dataset="fashion_mnist",
@@ -23,34 +20,11 @@ def get_config():
         batch_size=128,
         budget_epochs=20,
         eval_every_epochs=2.0,
-        optimizers=[
-            dict(
-                name="sgd",
-                label="SGD (Nesterov)",
-                learning_rate=0.02,
-                momentum=0.9,
-                lr_drops=[15],
-                lr_factor=0.2,
-            ),
-            dict(name="adam", label="Adam", learning_rate=1e-3, lr_drops=[15], lr_factor=0.2),
-            dict(name="sam", label="SAM", learning_rate=0.02, rho=0.05),
-            dict(name="entropy_sgd", label="Entropy-SGD", learning_rate=1.0, noise=1e-4, **local),
-            dict(
-                name="parle",
-                label="Parle (n=3)",
-                learning_rate=1.0,
-                elastic_coupling=0.1,
-                num_replicas=3,
-                **local,
-            ),
-            dict(
-                name="rsgd",
-                label="rSGD (n=3)",
-                learning_rate=0.02,
-                momentum=0.9,
-                nesterov=True,
-                elastic_coupling=0.01,
-                num_replicas=3,
-            ),
-        ],
+        optimizers=comparison_optimizers(
+            ("sgd", "adam", "sam", "entropy_sgd", "parle", "rsgd"),
+            learning_rate=0.02,
+            adam_learning_rate=1e-3,
+            sgld_learning_rate=0.05,
+            lr_drops=[15],
+        ),
     )

@@ -116,6 +116,7 @@ def load_dataset(
     preprocessing: str = "default",
     cache_dir: str | Path | None = None,
     download: bool = False,
+    max_train_examples: int | None = None,
     **kwargs: Any,
 ) -> Dataset:
     """Loads benchmark dataset ``name`` as host arrays, preprocessed as in the papers.
@@ -142,6 +143,9 @@ def load_dataset(
         [−1, 1], CIFAR GCN + ZCA, SVHN GCN). Ignored for text corpora.
       cache_dir: cache of generated arrays (MNIST-1D); default ``~/.cache/entropix``.
       download: let tfds download and prepare a missing dataset (needs internet).
+      max_train_examples: keep only the first this many training examples (after
+        preprocessing, so a ZCA whitening is still fitted on the whole training split);
+        ``None`` keeps them all. Not available for token streams.
       **kwargs: source-specific options listed above; ``zca_eps=`` sets ε of the ZCA fit.
 
     Returns:
@@ -160,7 +164,21 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}.")
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"unknown preprocessing {preprocessing!r}; valid: {PREPROCESSING}.")
+    if max_train_examples is not None and (
+        isinstance(max_train_examples, bool)
+        or not isinstance(max_train_examples, int)
+        or max_train_examples < 1
+    ):
+        raise ValueError(
+            f"max_train_examples={max_train_examples!r} must be an integer >= 1 (or None to keep "
+            "every training example)."
+        )
     if name in ("tiny_shakespeare", "ptb", "text"):
+        if max_train_examples is not None:
+            raise ValueError(
+                f"max_train_examples={max_train_examples} does not apply to the token stream "
+                f"{name!r}; drop it."
+            )
         if name == "tiny_shakespeare":
             return sources.load_tiny_shakespeare(data_dir=data_dir, download=download)
         if name == "ptb":
@@ -184,4 +202,9 @@ def load_dataset(
     else:
         ds, _ = synthetic.committee_teacher_student(**kwargs)
     method = _DEFAULT_PREPROCESSING[name] if preprocessing == "default" else preprocessing
-    return apply_preprocessing(ds, method, zca_eps=zca_eps)
+    ds = apply_preprocessing(ds, method, zca_eps=zca_eps)
+    if max_train_examples is not None:
+        ds = ds._replace(
+            x_train=ds.x_train[:max_train_examples], y_train=ds.y_train[:max_train_examples]
+        )
+    return ds

@@ -48,6 +48,8 @@ KEY_HELP: dict[str, str] = {
     "diagnostics_examples": "training examples of the compare diagnostics, >= 1",
     "local_energy_sigma": "perturbation scale of the local-energy column, >= 0",
     "local_energy_samples": "perturbations per local-energy estimate, >= 1",
+    "study": "generalization study only: table titles and Hessian-density settings (train and "
+    "compare ignore it)",
 }
 
 # Keys of an optimizer entry the runner itself reads (the rest go to the optimizer factory).
@@ -119,6 +121,133 @@ def experiment(
     for key, value in extra.items():
         config[key] = value
     return config
+
+
+# --------------------------------------------------------------------------------------------
+# The comparison line-up
+# --------------------------------------------------------------------------------------------
+
+def _comparison_rows(
+    learning_rate: float,
+    adam_learning_rate: float,
+    entropy_adam_learning_rate: float | None,
+    local: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Every row a comparison can run, by row name (see :func:`comparison_optimizers`)."""
+    replicas = dict(num_replicas=3)
+    return {
+        "sgd": dict(name="sgd", label="SGD (Nesterov)", learning_rate=learning_rate, momentum=0.9),
+        "adam": dict(name="adam", label="Adam", learning_rate=adam_learning_rate),
+        "sam": dict(name="sam", label="SAM", learning_rate=learning_rate, rho=0.05),
+        "entropy_sgd": dict(
+            name="entropy_sgd", label="Entropy-SGD", learning_rate=1.0, noise=1e-4, **local
+        ),
+        "entropy_adam": dict(
+            name="entropy_adam",
+            label="Entropy-Adam",
+            learning_rate=entropy_adam_learning_rate,
+            noise=1e-4,
+            **local,
+        ),
+        "parle": dict(
+            name="parle",
+            label="Parle (n=3)",
+            learning_rate=1.0,
+            elastic_coupling=0.1,
+            **replicas,
+            **local,
+        ),
+        "parle_split": dict(
+            name="parle",
+            label="Parle (n=3, split 50%)",
+            learning_rate=1.0,
+            elastic_coupling=0.1,
+            split_data=0.5,
+            **replicas,
+            **local,
+        ),
+        "elastic_sgd": dict(
+            name="elastic_sgd",
+            label="Elastic-SGD (n=3)",
+            learning_rate=learning_rate,
+            momentum=0.9,
+            elastic_coupling=0.1,
+            **replicas,
+        ),
+        "rsgd": dict(
+            name="rsgd",
+            label="rSGD (n=3)",
+            learning_rate=learning_rate,
+            momentum=0.9,
+            nesterov=True,
+            elastic_coupling=0.01,
+            **replicas,
+        ),
+    }
+
+
+COMPARISON_ROWS: tuple[str, ...] = tuple(_comparison_rows(1.0, 1.0, 1.0, {}))
+
+
+def comparison_optimizers(
+    rows: Sequence[str],
+    *,
+    learning_rate: float,
+    adam_learning_rate: float,
+    entropy_adam_learning_rate: float | None = None,
+    sgld_learning_rate: float | None = None,
+    num_inner_steps: int = 5,
+    coupling: Any = 0.1,
+    lr_drops: Sequence[float] = (),
+    lr_factor: float = 0.2,
+) -> list[dict[str, Any]]:
+    """The optimizer entries of a comparison: the one place the comparison rows are written.
+
+    Every row gets the same step decay of its learning rate (``lr_drops``, ``lr_factor``), so
+    the comparison is at an equal budget *and* an equal schedule. The local-entropy rows
+    (Entropy-SGD, Entropy-Adam, Parle) share ``num_inner_steps`` L, ``coupling`` γ and the
+    SGLD learning rate, which defaults to SGD's ``learning_rate``; replica rows run n = 3
+    replicas.
+
+    Args:
+      rows: row names of :data:`COMPARISON_ROWS`, in table order.
+      learning_rate: SGD's learning rate (also SAM's, Elastic-SGD's and rSGD's).
+      adam_learning_rate: Adam's learning rate.
+      entropy_adam_learning_rate: Entropy-Adam's outer learning rate (required with that row).
+      sgld_learning_rate: the local-entropy rows' inner learning rate (default
+        ``learning_rate``).
+      num_inner_steps: L of the local-entropy rows.
+      coupling: γ of the local-entropy rows.
+      lr_drops: effective epochs at which every row's learning rate is multiplied by
+        ``lr_factor``.
+      lr_factor: the factor of each drop.
+
+    Returns:
+      A list of optimizer entries (plain dicts) for :func:`experiment`.
+
+    Raises:
+      ValueError: an unknown row name, or the Entropy-Adam row without its learning rate.
+    """
+    local = dict(
+        num_inner_steps=num_inner_steps,
+        coupling=coupling,
+        sgld_learning_rate=learning_rate if sgld_learning_rate is None else sgld_learning_rate,
+    )
+    table = _comparison_rows(learning_rate, adam_learning_rate, entropy_adam_learning_rate, local)
+    drops = dict(lr_drops=list(lr_drops), lr_factor=lr_factor) if lr_drops else {}
+    entries = []
+    for row in rows:
+        if row not in table:
+            raise ValueError(
+                f"unknown comparison row {row!r}; valid rows: {', '.join(COMPARISON_ROWS)}."
+            )
+        if row == "entropy_adam" and entropy_adam_learning_rate is None:
+            raise ValueError(
+                "row 'entropy_adam' needs entropy_adam_learning_rate; pass it to "
+                "comparison_optimizers."
+            )
+        entries.append({**table[row], **drops})
+    return entries
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -48,28 +49,20 @@ def load_run(workdir: pathlib.Path, dataset=None):
     return config, setup, weights, state
 
 
-def report(
-    workdir: str | pathlib.Path, *, quiet: bool = False, examples: int = 512, dataset=None
-) -> dict:
-    """Spectrum summary and plot, local-energy curve and gradient-noise rank of a run.
+# The landscape functions jit with the loss as a static argument: one loss object per model
+# (Flax modules compare equal when their fields do), used when the model carries no state
+# such as BatchNorm statistics, lets every run of a study share their compiled code instead of
+# compiling them once per run.
+_OBJECTIVES: dict[Any, tuple[Callable, Callable]] = {}
 
-    Writes ``landscape.json``, ``spectrum.png`` and ``local_energy.png`` into ``workdir``.
+SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # the local-energy curve's noise scales
 
-    Args:
-      workdir: a ``train`` run's directory (``config.json`` and ``checkpoints/``).
-      quiet: unused (the diagnostics are single jitted calls).
-      examples: training examples the diagnostics use.
-      dataset: the run's dataset if it cannot be loaded by name.
 
-    Returns:
-      The summary written to ``landscape.json``.
-    """
-    from entropix import landscape
-
-    workdir = pathlib.Path(workdir)
-    config, setup, params, state = load_run(workdir, dataset)
-    ds, model = setup.dataset, setup.model
-    batch = trainer.diagnostic_batch(config, ds, examples)
+def objectives(model, state) -> tuple[Callable, Callable]:
+    """Training loss and error of ``model`` as ``fn(params, batch)`` at fixed ``state``."""
+    key = model
+    if not jax.tree.leaves(state) and key in _OBJECTIVES:
+        return _OBJECTIVES[key]
 
     def loss_fn(p, b):
         logits = model.apply({"params": p, **state}, b[0], train=False)
@@ -79,11 +72,66 @@ def report(
         logits = model.apply({"params": p, **state}, b[0], train=False)
         return jnp.mean(jnp.argmax(logits, -1) != b[1])
 
+    if not jax.tree.leaves(state):
+        _OBJECTIVES[key] = (loss_fn, error_fn)
+    return loss_fn, error_fn
+
+
+def report(
+    workdir: str | pathlib.Path,
+    *,
+    quiet: bool = False,
+    examples: int = 512,
+    dataset=None,
+    spectrum_examples: int | None = None,
+    spectrum_order: int = 40,
+    spectrum_probes: int = 4,
+    near_zero: float = 1e-2,
+    plots: bool = True,
+) -> dict:
+    """Spectrum, local-energy curve, gradient-noise rank and λ̂ (LLC) of a run.
+
+    Writes ``landscape.json`` (and, with ``plots``, ``spectrum.png`` and ``local_energy.png``)
+    into ``workdir``.
+
+    Args:
+      workdir: a ``train`` run's directory (``config.json`` and ``checkpoints/``).
+      quiet: unused (the diagnostics are single jitted calls).
+      examples: training examples of the eigenvalues, local energy, noise rank and λ̂.
+      dataset: the run's dataset if it cannot be loaded by name.
+      spectrum_examples: training examples of the eigenvalue density (default ``examples``).
+      spectrum_order: Lanczos steps per probe of the density.
+      spectrum_probes: random probes of the density.
+      near_zero: the threshold τ of the density's near-zero weight ``|λ| < τ``.
+      plots: write the two figures.
+
+    Returns:
+      The summary written to ``landscape.json``.
+    """
+    from entropix import landscape
+
+    workdir = pathlib.Path(workdir)
+    config, setup, params, state = load_run(workdir, dataset)
+    ds = setup.dataset
+    batch = trainer.diagnostic_batch(config, ds, examples)
+    spectrum_batch = (
+        batch
+        if spectrum_examples is None
+        else trainer.diagnostic_batch(config, ds, spectrum_examples)
+    )
+    loss_fn, error_fn = objectives(setup.model, state)
+
     eigen = landscape.hessian_eigenvalues(loss_fn, params, [batch], k=5, key=jax.random.PRNGKey(0))
     density = landscape.hessian_density(
-        loss_fn, params, [batch], order=40, num_probes=4, key=jax.random.PRNGKey(1)
+        loss_fn,
+        params,
+        [spectrum_batch],
+        order=spectrum_order,
+        num_probes=spectrum_probes,
+        key=jax.random.PRNGKey(1),
     )
-    sigmas = jnp.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
+    spectrum = landscape.spectrum_summary(density, threshold=near_zero)
+    sigmas = jnp.array(SIGMAS)
     energy = landscape.local_energy(
         loss_fn,
         params,
@@ -101,6 +149,10 @@ def report(
         "optimizer": setup.spec.label,
         "top_eigenvalues": np.asarray(eigen.largest).tolist(),
         "bottom_eigenvalues": np.asarray(eigen.smallest).tolist(),
+        "near_zero_fraction": float(spectrum.fraction_near_zero),
+        "near_zero_threshold": near_zero,
+        "density_largest": float(spectrum.largest),
+        "density_most_negative": float(spectrum.most_negative),
         "local_energy_sigmas": np.asarray(sigmas).tolist(),
         "local_energy_error": np.asarray(energy.error).tolist(),
         "local_energy_loss": np.asarray(energy.loss).tolist(),
@@ -125,9 +177,10 @@ def report(
         warn=False,
     )
     summary.update(llc=float(llc.llc), llc_stderr=float(llc.stderr), llc_warnings=llc.warnings)
-    _plots(workdir, density, energy, setup.spec.label)
+    if plots:
+        _plots(workdir, density, energy, setup.spec.label)
     (workdir / "landscape.json").write_text(json.dumps(summary, indent=2))
-    del quiet, config
+    del quiet
     return summary
 
 

@@ -67,3 +67,16 @@ def test_select_classes_relabels_in_the_given_order():
     kept = np.isin(original.y_train, [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(ds.x_train, original.x_train[kept])
     np.testing.assert_array_equal(ds.y_train, (original.y_train[kept] + 1) % 5)
+
+
+def test_max_train_examples_keeps_the_first_training_examples_only():
+    full = data.load_dataset("committee", seed=1, num_train=300, num_test=50)
+    head = data.load_dataset("committee", seed=1, num_train=300, num_test=50, max_train_examples=7)
+    np.testing.assert_array_equal(head.x_train, full.x_train[:7])
+    np.testing.assert_array_equal(head.y_train, full.y_train[:7])
+    np.testing.assert_array_equal(head.x_test, full.x_test)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="max_train_examples="):
+            data.load_dataset("committee", max_train_examples=bad)
+    with pytest.raises(ValueError, match="token stream"):
+        data.load_dataset("text", path=".", max_train_examples=4)
