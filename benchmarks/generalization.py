@@ -13,7 +13,9 @@ renders tables and figures from those numbers:
     python benchmarks/generalization.py                  # the four studies, ~60 min on 2 cores
     python benchmarks/generalization.py --write          # also rewrites benchmarks/README.md
                                                          # and benchmarks/figures/
-    python benchmarks/generalization.py --render-only    # re-render WORKDIR/results.json
+    python benchmarks/generalization.py --studies fashion_mlp   # any rows of the config
+    python benchmarks/generalization.py --render-only --write   # render the studies' saved
+                                                                # WORKDIR/<name>/study.json
 
 Only the section between ``<!-- generalization:start -->`` and ``<!-- generalization:end -->``
 of ``benchmarks/README.md`` is replaced (the speed suite owns its own section).
@@ -135,6 +137,7 @@ def run_study(config, workdir: pathlib.Path, quiet: bool, dataset=None) -> dict[
         "curves_png": str(comparison.plot_path) if comparison.plot_path else None,
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - start,
+        "date": str(datetime.date.today()),
     }
     (path / "study.json").write_text(json.dumps(result, indent=1))
     return result
@@ -581,40 +584,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="re-render the tables from WORKDIR/results.json (no training)",
+        help="re-render the tables from the studies' WORKDIR/<name>/study.json (no training)",
     )
     args = parser.parse_args(argv)
     workdir = pathlib.Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    saved = workdir / "results.json"
     rows = args.studies or (QUICK if args.quick else FULL)
+    configs = load_configs()
+    unknown = [row for row in rows if row not in configs.ROWS]
+    if unknown:
+        parser.error(f"unknown studies {unknown}; valid: {', '.join(configs.ROWS)}.")
+    results = []
+    for row in rows:
+        config = configs.get_config(row)
+        saved = workdir / config.name / "study.json"
+        if args.render_only:
+            if not saved.exists():
+                parser.error(f"{saved} is missing; run the study {row!r} first.")
+            results.append(json.loads(saved.read_text()))
+            continue
+        print(
+            f"[generalization] {row}: {len(config.optimizers)} optimizers × "
+            f"{len(config.seeds)} seeds × {config.budget_epochs:g} epochs",
+            file=sys.stderr,
+        )
+        results.append(run_study(config, workdir, quiet=not args.verbose))
+        print(f"[generalization]   done in {results[-1]['total_seconds']:.0f} s", file=sys.stderr)
+    # Studies may run in separate processes: the provenance is the sum of their times and
+    # the day the last one finished.
+    elapsed = sum(r["total_seconds"] for r in results)
+    date = max(r["date"] for r in results)
     command = "python benchmarks/generalization.py" + (
-        f" --studies {' '.join(rows)}" if args.studies else " --quick" if args.quick else ""
+        " --quick"
+        if rows == QUICK
+        else ""
+        if tuple(rows) == FULL
+        else f" --studies {' '.join(rows)}"
     )
-    if args.render_only:
-        state = json.loads(saved.read_text())
-        if state["command"] != command:
-            parser.error(f"{saved} holds the results of `{state['command']}`.")
-        results, elapsed, date = state["results"], state["elapsed"], state["date"]
-    else:
-        configs = load_configs()
-        start = time.perf_counter()
-        results = []
-        for row in rows:
-            config = configs.get_config(row)
-            print(
-                f"[generalization] {row}: {len(config.optimizers)} optimizers × "
-                f"{len(config.seeds)} seeds × {config.budget_epochs:g} epochs",
-                file=sys.stderr,
-            )
-            results.append(run_study(config, workdir, quiet=not args.verbose))
-            print(
-                f"[generalization]   done in {results[-1]['total_seconds']:.0f} s", file=sys.stderr
-            )
-        elapsed = time.perf_counter() - start
-        date = str(datetime.date.today())
-        state = {"command": command, "elapsed": elapsed, "date": date, "results": results}
-        saved.write_text(json.dumps(state, indent=1))
     figure_dir = None
     if args.write:
         for result in results:

@@ -33,9 +33,14 @@ def tiny(config):
 
 
 @pytest.fixture(scope="module")
-def result(gen, tmp_path_factory):
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("gen")
+
+
+@pytest.fixture(scope="module")
+def result(gen, workdir):
     config = tiny(gen.load_configs().get_config("quick"))
-    return gen.run_study(config, tmp_path_factory.mktemp("gen"), quiet=True)
+    return gen.run_study(config, workdir, quiet=True)
 
 
 def test_the_studies_cover_the_datasets_models_and_core_optimizers(gen):
@@ -99,6 +104,16 @@ def test_runs_carry_the_landscape_and_the_tables_render(gen, result):
     assert one[-1] == two[-1] == "0.25"  # effective epochs
     assert "### Against SGD" in text and "wins/ties/losses" in text
     assert "lower local learning coefficient λ̂" in text
+
+
+def test_render_only_reads_the_saved_study(gen, result, workdir, capsys):
+    assert gen.main(["--render-only", "--quick", "--workdir", str(workdir)]) == 0
+    text = (workdir / "generalization.md").read_text()
+    assert "`python benchmarks/generalization.py --quick`" in text
+    assert text.count("| rSGD (n=3) |") == 3  # main, local-energy and against-SGD tables
+    assert text in capsys.readouterr().out + "\n"
+    with pytest.raises(SystemExit):
+        gen.main(["--render-only", "--studies", "mnist1d_cnn", "--workdir", str(workdir)])
 
 
 def row(label, error, std=0.0, **values):
