@@ -154,8 +154,10 @@ print(f"restored {len(weights)} runs; d = {NUM_PARAMS} parameters (d/2 = {NUM_PA
 #
 # The two flatness measures `entropix compare` reports, with its settings: the increase
 # `δE(σ)` of the training error under multiplicative weight noise `w + σ z ⊙ w` at
-# `σ = local_energy_sigma` (Pittorino et al., ICLR 2021), and the largest Hessian eigenvalue of
-# the training loss by Lanczos, both on the first `diagnostics_examples` training examples.
+# `σ = local_energy_sigma` (Pittorino et al., *Entropic gradient descent algorithms and wide
+# flat minima*, ICLR 2021, [arXiv:2006.07897](https://arxiv.org/abs/2006.07897)), and the
+# largest Hessian eigenvalue of the training loss by Lanczos, both on the first
+# `diagnostics_examples` training examples.
 
 # %%
 diag_batch = trainer.diagnostic_batch(config, ds, int(config["diagnostics_examples"]))
@@ -170,6 +172,7 @@ for key, params in weights.items():
         error_fn=error_fn,
         num_samples=int(config["local_energy_samples"]),
         key=jax.random.PRNGKey(0),
+        skip=landscape.is_normalization_param,
     )
     eigen = landscape.hessian_eigenvalues(
         loss_fn, params, [diag_batch], k=1, num_steps=20, key=jax.random.PRNGKey(1)
