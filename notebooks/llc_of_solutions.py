@@ -35,7 +35,7 @@
 # with one seed and runs short chains, so the notebook needs about a minute of CPU time; its
 # numbers are then only smoke-test quality (the weights are not yet at a minimum). Unset it for
 # the real run: the config's 60 effective epochs, 2 seeds, 8 chains of 1,000 steps per run
-# (about 9 minutes on 2 busy CPU cores).
+# (about 10 minutes on 2 shared CPU cores).
 
 # %%
 # Install entropix (the `entropix-jax` distribution with its examples extra: Flax, matplotlib,
