@@ -15,6 +15,9 @@ of ``f·W`` windows starting at the same offset (blocks overlap when ``n·f > 1`
 
 Evaluation runs the whole validation/test stream with the state carried across windows and
 reports the loss per token (nats), the next-token error and the perplexity ``exp(loss)``.
+
+These are the pieces of the runner's language-model task
+(:data:`entropix.experiments.tasks.LANGUAGE_MODEL`, chosen when ``seq_len > 0``).
 """
 
 from __future__ import annotations

@@ -1,21 +1,21 @@
 """The training loop: any optimizer on any task of the runner, checkpoints and metrics.
 
 Training runs in *rounds*: one jitted call performs ``round_length`` optimizer updates (a
-``lax.scan`` of train steps, vmapped over replicas for the replica methods) on the inputs the
-run's task schedules: minibatches gathered on the device from the training set (optionally
-augmented on the device), or consecutive BPTT windows of a token stream with the recurrent
-state carried from window to window (``seq_len > 0``). What depends on the task (data,
-schedule, loss, carried state, evaluation, diagnostic batch) comes from a
-:class:`~entropix.experiments.tasks.Task`, chosen once per run from the config; this module
-depends on no task. Rounds end on outer-step boundaries, so the weights to evaluate — the
-anchor of a local-entropy method, the replica mean of a replica method — are always well
-defined. Progress is counted in gradient evaluations per replica and reported in *effective
-epochs* (gradient evaluations / steps per epoch: minibatches, or BPTT windows).
+``lax.scan`` of train steps, vmapped over replicas for the replica methods) on the per-step
+inputs the run's task schedules — minibatches of examples gathered on the device, or
+consecutive BPTT windows of a token stream with the recurrent state carried from window to
+window. Everything that depends on the task (data, schedule, loss and carried state,
+evaluation, diagnostic batch) comes from a :class:`~entropix.experiments.tasks.Task` chosen
+once per run from the config; this module names no task. Rounds end on outer-step
+boundaries, so the weights to evaluate — the anchor of a local-entropy method, the replica
+mean of a replica method — are always well defined. Progress is counted in gradient
+evaluations per replica and reported in *effective epochs* (gradient evaluations / steps per
+epoch: minibatches, or BPTT windows).
 
-A run (:func:`train`) opens its workdir and restores the newest verified checkpoint
-(:func:`_prepare_run`), writes its identity and opens the metrics log (:func:`_start_log`),
-runs the rounds (:func:`_run_rounds`, one :func:`_train_round` each, evaluating and
-checkpointing on their cadence) and finishes (:func:`_finish`).
+A run (:func:`train`) opens its workdir, sets up and restores the newest verified checkpoint
+(``_prepare_run``), writes its identity and opens the metrics log (``_start_log``), runs the
+rounds (``_run_rounds``, one ``_train_round`` each, evaluating and checkpointing on the
+:class:`RoundPlan`'s cadence) and finishes (``_finish``).
 """
 
 from __future__ import annotations
