@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from run_helpers import CONFIG
+from run_helpers import CONFIG, DATA
 
 from entropix.data import Dataset
 from entropix.experiments import ConfigError, tasks, train, trainer
@@ -129,3 +129,20 @@ def test_a_third_task_trains_through_train_unchanged(monkeypatch):
     inputs, targets = trainer.diagnostic_batch(config, data, 5)
     np.testing.assert_array_equal(inputs, data.x_train[:5])
     np.testing.assert_array_equal(targets, data.y_train[:5])
+
+
+def test_the_checkpoint_keeps_its_plain_tuple_layout():
+    """Checkpoints hold ``(params, model_state, opt_state, carried, counters)``, a plain tuple,
+    so the checkpoints of every earlier run restore."""
+    s = trainer.setup(CONFIG, dict(name="sgd", learning_rate=0.1, momentum=0.9), DATA)
+    state = trainer.init_state(s, 0)
+    assert isinstance(state, tasks.TrainState) and state.carried == {}
+    tree = trainer.checkpoint_tree(state, trainer.Counters(1.5, 2, 1))
+    assert type(tree) is tuple and len(tree) == 5
+    assert all(a is b for a, b in zip(tree, state, strict=False))
+    assert tree[4].dtype == np.float64
+    np.testing.assert_array_equal(tree[4], [1.5, 2.0, 1.0])
+    np.testing.assert_array_equal(trainer.checkpoint_tree(state)[4], np.zeros(3))
+    restored, counters = trainer.from_checkpoint_tree(list(tree))
+    assert isinstance(restored, tasks.TrainState) and restored.params is state.params
+    assert counters == (1.5, 2.0, 1.0)
