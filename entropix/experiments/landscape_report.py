@@ -30,7 +30,7 @@ def load_run(workdir: pathlib.Path, dataset=None):
     saved = trainer.read_run(workdir)
     config, optimizer = saved["config"], saved["optimizer"]
     setup = trainer.setup(config, optimizer, dataset)
-    like = (*trainer.init_state(setup, int(config["seed"])), np.zeros(3))
+    like = trainer.checkpoint_tree(trainer.init_state(setup, int(config["seed"])))
     manager = checkpoints.manager(workdir / "checkpoints")
     try:
         restored = checkpoints.restore_latest(manager, like, quarantine=False)
@@ -41,10 +41,11 @@ def load_run(workdir: pathlib.Path, dataset=None):
             f"no verified checkpoint in {workdir / 'checkpoints'} (status "
             f"{saved.get('status', 'unknown')!r}); train the run further with --resume first."
         )
-    step, (params, model_state, opt_state, _, _) = restored
+    step, tree = restored
     print(f"entropix landscape: checkpoint {workdir / 'checkpoints' / str(step)}", file=sys.stderr)
+    trained, _ = trainer.from_checkpoint_tree(tree)
     weights, state = trainer.evaluation_weights(
-        params, model_state, opt_state, setup.spec.num_replicas
+        trained.params, trained.model_state, trained.opt_state, setup.spec.num_replicas
     )
     return config, setup, weights, state
 

@@ -1,19 +1,27 @@
-"""The training loop: any optimizer, classification or language model, checkpoints and metrics.
+"""The training loop: any optimizer on any task of the runner, checkpoints and metrics.
 
 Training runs in *rounds*: one jitted call performs ``round_length`` optimizer updates (a
-``lax.scan`` of train steps, vmapped over replicas for the replica methods) on minibatches
-gathered on the device from the training set (images/features, optionally augmented on the
-device), or on consecutive BPTT windows of a token stream with the recurrent state carried
-from window to window (``seq_len > 0``, see :mod:`entropix.experiments.sequences`). Rounds
-end on outer-step boundaries, so the weights to evaluate — the anchor of a local-entropy
-method, the replica mean of a replica method — are always well defined. Progress is counted in
-gradient evaluations per replica and reported in *effective epochs* (gradient evaluations /
-minibatches, or BPTT windows, per epoch).
+``lax.scan`` of train steps, vmapped over replicas for the replica methods) on the per-step
+inputs the run's task schedules — minibatches of examples gathered on the device, or
+consecutive BPTT windows of a token stream with the recurrent state carried from window to
+window. Everything that depends on the task (data, schedule, loss and carried state,
+evaluation, diagnostic batch) comes from a :class:`~entropix.experiments.tasks.Task` chosen
+once per run from the config; this module names no task. Rounds end on outer-step
+boundaries, so the weights to evaluate — the anchor of a local-entropy method, the replica
+mean of a replica method — are always well defined. Progress is counted in gradient
+evaluations per replica and reported in *effective epochs* (gradient evaluations / steps per
+epoch: minibatches, or BPTT windows).
+
+A run (:func:`train`) opens its workdir, sets up and restores the newest verified checkpoint
+(``_prepare_run``), writes its identity and opens the metrics log (``_start_log``), runs the
+rounds (``_run_rounds``, one ``_train_round`` each, evaluating and checkpointing on the
+:class:`RoundPlan`'s cadence) and finishes (``_finish``).
 """
 
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import math
 import os
@@ -32,15 +40,16 @@ import numpy as np
 import optax
 
 import entropix
+from entropix import data
+from entropix.experiments import checkpoints, tasks
 from entropix.experiments import optimizers as optimizer_registry
-from entropix.experiments import sequences
-from entropix.experiments.config_base import (
-    AUGMENTATIONS,
-    ConfigError,
-    validate_config,
-    validate_optimizer,
-)
+from entropix.experiments.config_base import ConfigError, validate_config, validate_optimizer
 from entropix.experiments.metrics_log import MetricsLog, read_metrics
+from entropix.experiments.tasks import (
+    TrainState,
+    cross_entropy,  # noqa: F401  (re-exported: the compare and landscape diagnostics use it)
+    one_line,
+)
 
 AXIS = "replicas"
 
@@ -105,8 +114,8 @@ def check_workdir(workdir: str | os.PathLike) -> pathlib.Path:
 
 def build_model(name: str, model_kwargs: Mapping[str, Any], num_classes: int):
     """Returns the Flax model: ``"mlp"`` (any widths) or a name of ``entropix.models``."""
-    import inspect
-
+    # Imported on use: entropix.models needs Flax, and entropix.experiments must import without
+    # the examples extra so that the CLI can name what is missing.
     from entropix import models
 
     kwargs = dict(model_kwargs)
@@ -124,8 +133,6 @@ def build_model(name: str, model_kwargs: Mapping[str, Any], num_classes: int):
 
 def load_data(config: Mapping[str, Any]):
     """Loads the dataset named in ``config`` (see :func:`entropix.data.load_dataset`)."""
-    from entropix import data
-
     try:
         return data.load_dataset(
             config["dataset"],
@@ -134,42 +141,12 @@ def load_data(config: Mapping[str, Any]):
             **dict(config.get("dataset_kwargs") or {}),
         )
     except (ValueError, TypeError, FileNotFoundError) as err:
-        raise ConfigError(_one_line(f"dataset={config['dataset']!r}: {err}")) from err
+        raise ConfigError(one_line(f"dataset={config['dataset']!r}: {err}")) from err
 
 
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
-
-
-def cross_entropy(logits, labels):
-    """Mean cross-entropy over every leading position (examples, or examples × tokens)."""
-    from entropix.models import cross_entropy_loss
-
-    return cross_entropy_loss(logits, labels)
-
-
-def _augmenter(name: str, sample_shape: tuple[int, ...]) -> Callable | None:
-    """The on-device augmentation ``augment(key, images)`` named by ``augment`` (None: none)."""
-    from entropix import data
-
-    if name not in AUGMENTATIONS:
-        raise ConfigError(f"unknown augment={name!r}; valid: {', '.join(AUGMENTATIONS)}.")
-    if name == "none":
-        return None
-    if len(sample_shape) != 3:
-        raise ConfigError(
-            f"augment={name!r} needs images (H, W, C); the inputs have shape {sample_shape}."
-        )
-
-    def augment(key, images):
-        flip_key, crop_key = jax.random.split(key)
-        if "flip" in name:
-            images = data.random_flip(flip_key, images)
-        if "crop" in name:
-            images = data.random_crop(crop_key, images, padding=4)
-        return images
-
-    return augment
+# --------------------------------------------------------------------------------------------
+# Setup: the task, the model, the optimizer and the compiled round
+# --------------------------------------------------------------------------------------------
 
 
 class Setup(NamedTuple):
@@ -179,99 +156,71 @@ class Setup(NamedTuple):
       model: the Flax module.
       dataset: the host dataset.
       spec: the optimizer spec.
-      steps_per_epoch: minibatches (or BPTT windows) per epoch.
+      task: the run's task (see :mod:`entropix.experiments.tasks`).
+      steps_per_epoch: optimizer steps of one epoch (minibatches, or BPTT windows).
       train_arrays: host arrays the rounds gather batches from (uploaded once per run).
       schedule: ``schedule(seed, first_step, num_steps)`` → the round's per-step inputs
         (minibatch indices, or windows and state resets), stacked over replicas.
       round_fn: the jitted round ``(state, arrays, schedule, rngs) -> (state, loss, finite)``.
       evaluate: ``evaluate(weights, model_state)`` → metrics of the evaluation weights.
       sample_input: one input batch of the model (for ``init``).
-      initial_hidden: the zero recurrent state of one model (``{}`` for classifiers).
+      initial_carried: the task's carried state of one model before its first step (the zero
+        recurrent state of a language model, ``{}`` for classifiers).
     """
 
     model: Any
     dataset: Any
     spec: optimizer_registry.OptimizerSpec
+    task: tasks.Task
     steps_per_epoch: int
-    train_arrays: tuple[np.ndarray, np.ndarray]
-    schedule: Callable
+    train_arrays: tuple[np.ndarray, ...]
+    schedule: tasks.Schedule
     round_fn: Callable
-    evaluate: Callable
+    evaluate: tasks.Evaluate
     sample_input: Any
-    initial_hidden: Any
+    initial_carried: Any
 
 
-def _train_loss(model, has_state):
-    def loss(params, model_state, batch, rng):
-        inputs, labels = batch
-        variables = {"params": params, **model_state}
-        if has_state:
-            logits, new_state = model.apply(
-                variables, inputs, train=True, rngs={"dropout": rng}, mutable=list(model_state)
-            )
-            return cross_entropy(logits, labels), dict(new_state)
-        logits = model.apply(variables, inputs, train=True, rngs={"dropout": rng})
-        return cross_entropy(logits, labels), model_state
+def update_step(loss: tasks.TrainLoss, transform: optax.GradientTransformation) -> Callable:
+    """The scan body of a round: one optimizer update on the task's training loss.
 
-    return loss
+    The carry is ``(state, train_arrays)`` with ``state`` a :class:`TrainState`; the per-step
+    inputs are the step's slice of the schedule followed by its dropout key. No gradient flows
+    through the carried state into earlier steps (truncated back-propagation through time).
+    """
+
+    def step(carry, inputs):
+        state, arrays = carry
+        *schedule, rng = inputs
+        (value, (model_state, carried)), grads = jax.value_and_grad(loss, has_aux=True)(
+            state.params, state.model_state, state.carried, arrays, tuple(schedule), rng
+        )
+        updates, opt_state = transform.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        carried = jax.lax.stop_gradient(carried)
+        return (TrainState(params, model_state, opt_state, carried), arrays), value
+
+    return step
 
 
 def compile_round(step: Callable, num_replicas: int) -> Callable:
     """Jits a round: ``lax.scan`` of ``step`` over the round's steps, vmapped over replicas.
 
-    ``step`` carries ``(params, model_state, opt_state, hidden, *train_arrays)``; the round is
-    ``run(state, train_arrays, schedule, rngs) -> (state, mean loss, finite)`` with ``state``
-    the first four and its buffers donated.
+    ``step`` is an :func:`update_step`; the round is ``run(state, train_arrays, schedule,
+    rngs) -> (state, mean loss, finite)`` with ``state`` a :class:`TrainState` whose buffers
+    are donated.
     """
 
     def run(state, arrays, schedule, rngs):
-        carry, losses = jax.lax.scan(step, (*state, *arrays), (*schedule, rngs))
-        state = tuple(carry[:4])
+        (state, _), losses = jax.lax.scan(step, (state, arrays), (*schedule, rngs))
         finite = jnp.all(jnp.isfinite(losses))
-        for leaf in jax.tree.leaves(state[0]):
+        for leaf in jax.tree.leaves(state.params):
             finite &= jnp.all(jnp.isfinite(leaf))
         return state, jnp.mean(losses), finite
 
     if num_replicas:
         run = jax.vmap(run, in_axes=(0, None, 0, 0), axis_name=AXIS)
     return jax.jit(run, donate_argnums=(0,))
-
-
-def _classification_step(model, has_state, transform, augment=None):
-    loss = _train_loss(model, has_state)
-
-    def step(carry, inputs):
-        params, model_state, opt_state, hidden, x_train, y_train = carry
-        indices, rng = inputs
-        batch_inputs = x_train[indices]
-        if augment is not None:
-            batch_inputs = augment(jax.random.fold_in(rng, 1), batch_inputs)
-        (value, model_state), grads = jax.value_and_grad(loss, has_aux=True)(
-            params, model_state, (batch_inputs, y_train[indices]), rng
-        )
-        updates, opt_state = transform.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, model_state, opt_state, hidden, x_train, y_train), value
-
-    return step
-
-
-def _eval_fn(model):
-    @jax.jit
-    def chunk_sums(params, model_state, inputs, labels):
-        logits = model.apply({"params": params, **model_state}, inputs, train=False)
-        nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-        return jnp.sum(nll), jnp.sum(jnp.argmax(logits, -1) != labels)
-
-    def evaluate(params, model_state, inputs, labels, chunk=2048):
-        loss_sum, errors = 0.0, 0
-        for start in range(0, len(inputs), chunk):
-            part = slice(start, start + chunk)
-            s, e = chunk_sums(params, model_state, inputs[part], labels[part])
-            loss_sum, errors = loss_sum + float(s), errors + int(e)
-        return loss_sum / len(inputs), errors / len(inputs)
-
-    return evaluate
 
 
 def evaluation_weights(params, model_state, opt_state, num_replicas):
@@ -283,212 +232,108 @@ def evaluation_weights(params, model_state, opt_state, num_replicas):
     return weights, model_state
 
 
-def _pools(num_train, spec, seed):
-    if not spec.num_replicas:
-        return [np.arange(num_train)]
-    if spec.split_data is None:
-        return [np.arange(num_train)] * spec.num_replicas
-    from entropix import data
-
-    shards = data.replica_shards(
-        jax.random.PRNGKey(seed + 7919), num_train, spec.num_replicas, spec.split_data
-    )
-    return [np.asarray(s) for s in shards]
-
-
-def minibatch_indices(pool, seed, replica, first_step, num_steps, batch_size):
-    """Indices of ``num_steps`` minibatches from ``first_step`` on, epoch by epoch.
-
-    Each epoch is a fresh permutation of ``pool`` seeded by (seed, replica, epoch), so any
-    round can be regenerated exactly — which is what makes resuming exact.
-    """
-    per_epoch = len(pool) // batch_size
-    out = np.empty((num_steps, batch_size), np.int32)
-    cached_epoch, order = None, None
-    for i in range(num_steps):
-        epoch, position = divmod(first_step + i, per_epoch)
-        if epoch != cached_epoch:
-            order = np.random.default_rng([seed, replica, epoch]).permutation(len(pool))
-            cached_epoch = epoch
-        out[i] = pool[order[position * batch_size : (position + 1) * batch_size]]
-    return out
-
-
-def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None) -> Setup:
-    """Builds model, data schedule, optimizer and the compiled round/eval functions.
-
-    Raises:
-      ConfigError: the data fail :func:`entropix.data.dataset.check_dataset`, or the optimizer
-        entry, model or task do not fit (one line naming the key and the fix).
-    """
-    from entropix.data.dataset import check_dataset
-
-    dataset = dataset if dataset is not None else load_data(config)
+def _build_spec(config, optimizer, steps_per_epoch) -> optimizer_registry.OptimizerSpec:
     try:
-        check_dataset(dataset)
-    except ValueError as err:
-        raise ConfigError(_one_line(f"dataset={config.get('dataset')!r}: {err}")) from err
-    batch_size = int(config["batch_size"])
-    language_model = sequences.is_language_model(config)
-    model_kwargs = {
-        **dict(config.get("model_kwargs") or {}),
-        **dict(optimizer.get("model_kwargs") or {}),
-    }
-    model = build_model(config["model"], model_kwargs, dataset.num_classes)
-    sequences.check_task(config, dataset, model)
-    if language_model:
-        seq_len = int(config["seq_len"])
-        from entropix import data
-
-        train_arrays = tuple(
-            np.asarray(a)
-            for a in data.language_model_batches(
-                dataset.x_train, dataset.y_train, batch_size, seq_len
-            )
-        )
-        steps_per_epoch = len(train_arrays[0])
-        sample_input = jnp.zeros((1, seq_len), jnp.int32)
-    else:
-        train_arrays = (dataset.x_train, dataset.y_train)
-        steps_per_epoch = max(1, dataset.num_train // batch_size)
-        sample_input = jnp.asarray(dataset.x_train[:1])
-    try:
-        spec = optimizer_registry.build_optimizer(
+        return optimizer_registry.build_optimizer(
             optimizer,
             steps_per_epoch=steps_per_epoch,
             min_round_length=int(config.get("min_round_length", 10)),
             seed=int(config["seed"]),
         )
     except (ValueError, TypeError) as err:
-        raise ConfigError(_one_line(f"optimizer {optimizer.get('name')!r}: {err}")) from err
-    has_state = bool(model_state_shapes(model, sample_input))
-    if language_model:
-        if has_state:
-            raise ConfigError("language models with BatchNorm statistics are not supported.")
-        pools = sequences.window_pools(steps_per_epoch, spec.num_replicas, spec.split_data)
-        schedule = _window_schedule(pools, spec.num_replicas)
-        step = sequences.train_step(model, spec.transform)
-        initial_hidden = model.initial_carry(len(train_arrays[0][0]))
-    else:
-        pools = _pools(dataset.num_train, spec, int(config["seed"]))
-        if min(len(p) for p in pools) < batch_size:
-            available = min(len(p) for p in pools)
-            raise ConfigError(
-                f"batch_size={batch_size} exceeds the examples available to a replica "
-                f"({available}); set --config.batch_size={available} or less."
-            )
-        schedule = _minibatch_schedule(pools, batch_size, spec.num_replicas)
-        augment = _augmenter(str(config.get("augment", "none")), dataset.x_train.shape[1:])
-        step = _classification_step(model, has_state, spec.transform, augment)
-        initial_hidden = {}
+        raise ConfigError(one_line(f"optimizer {optimizer.get('name')!r}: {err}")) from err
+
+
+def setup(config: Mapping[str, Any], optimizer: Mapping[str, Any], dataset=None) -> Setup:
+    """Builds the task's data and schedule, the model, the optimizer and the compiled round.
+
+    Raises:
+      ConfigError: the data fail the task's checks (for labelled data
+        :func:`entropix.data.dataset.check_dataset`), or the optimizer entry, model or task do
+        not fit (one line naming the key and the fix).
+    """
+    task = tasks.task_for(config)
+    dataset = dataset if dataset is not None else load_data(config)
+    task.check_data(config, dataset)
+    model_kwargs = {
+        **dict(config.get("model_kwargs") or {}),
+        **dict(optimizer.get("model_kwargs") or {}),
+    }
+    model = build_model(config["model"], model_kwargs, dataset.num_classes)
+    task.check_model(config, dataset, model)
+    task_data = task.data(config, dataset)
+    spec = _build_spec(config, optimizer, task_data.steps_per_epoch)
+    schedule = task.schedule(config, dataset, task_data, spec)
+    step = update_step(task.loss(config, dataset, model), spec.transform)
     return Setup(
         model=model,
         dataset=dataset,
         spec=spec,
-        steps_per_epoch=steps_per_epoch,
-        train_arrays=train_arrays,
+        task=task,
+        steps_per_epoch=task_data.steps_per_epoch,
+        train_arrays=task_data.train_arrays,
         schedule=schedule,
         round_fn=compile_round(step, spec.num_replicas),
-        evaluate=_evaluator(config, dataset, model, language_model),
-        sample_input=sample_input,
-        initial_hidden=initial_hidden,
+        evaluate=task.evaluator(config, dataset, model),
+        sample_input=task_data.sample_input,
+        initial_carried=task.init_carried(model, task_data),
     )
-
-
-def _minibatch_schedule(pools, batch_size, num_replicas):
-    def schedule(seed, first_step, num_steps):
-        indices = np.stack(
-            [
-                minibatch_indices(pool, seed, r, first_step, num_steps, batch_size)
-                for r, pool in enumerate(pools)
-            ]
-        )
-        return (indices if num_replicas else indices[0],)
-
-    return schedule
-
-
-def _window_schedule(pools, num_replicas):
-    def schedule(seed, first_step, num_steps):
-        del seed  # the windows of a stream are read in order
-        per_pool = [sequences.window_schedule(pool, first_step, num_steps) for pool in pools]
-        windows, resets = (np.stack(parts) for parts in zip(*per_pool, strict=True))
-        return (windows, resets) if num_replicas else (windows[0], resets[0])
-
-    return schedule
-
-
-def _evaluator(config, dataset, model, language_model):
-    """``evaluate(weights, model_state)`` → train/test (and validation) metrics."""
-    train_eval = int(config.get("train_eval_examples", 5000))
-    if not language_model:
-        eval_fn = _eval_fn(model)
-        train_part = slice(0, train_eval)
-
-        def evaluate(weights, state):
-            train_loss, train_error = eval_fn(
-                weights, state, dataset.x_train[train_part], dataset.y_train[train_part]
-            )
-            test_loss, test_error = eval_fn(weights, state, dataset.x_test, dataset.y_test)
-            return dict(
-                train_eval_loss=train_loss,
-                train_error=train_error,
-                test_loss=test_loss,
-                test_error=test_error,
-            )
-
-        return evaluate
-
-    eval_fn = sequences.eval_fn(model)
-    batch, seq_len = int(config.get("eval_batch_size") or 10), int(config["seq_len"])
-    streams = {
-        "train": (dataset.x_train[:train_eval], dataset.y_train[:train_eval]),
-        "test": (dataset.x_test, dataset.y_test),
-    }
-    if getattr(dataset, "x_valid", None) is not None and len(dataset.x_valid):
-        streams["valid"] = (dataset.x_valid, dataset.y_valid)
-    windows = {k: sequences.windows(x, y, batch, seq_len) for k, (x, y) in streams.items()}
-
-    def evaluate(weights, state):
-        record = {}
-        for split, stream in windows.items():
-            loss, error = eval_fn(weights, state, stream)
-            prefix = "train_eval" if split == "train" else split
-            record[f"{prefix}_loss"] = loss
-            record[f"{split}_error"] = error
-            record[f"{split}_perplexity"] = math.exp(min(loss, 700.0))
-        return record
-
-    return evaluate
 
 
 def diagnostic_batch(config: Mapping[str, Any], dataset, count: int):
     """The training batch of the landscape diagnostics: ``count`` examples, or ``count``
-    sequences of ``seq_len`` tokens read from a zero state for a language model."""
-    if sequences.is_language_model(config):
-        return sequences.sequences(dataset.x_train, dataset.y_train, count, int(config["seq_len"]))
-    return jnp.asarray(dataset.x_train[:count]), jnp.asarray(dataset.y_train[:count])
+    sequences of ``seq_len`` tokens read from a zero state for a language model (the task's
+    ``diagnostic_batch``)."""
+    return tasks.task_for(config).diagnostic_batch(config, dataset, count)
 
 
-def init_state(s: Setup, seed: int):
-    """Initial ``(params, model_state, opt_state, hidden)``, replicas stacked on a leading axis.
-
-    ``hidden`` is the recurrent state carried between BPTT windows (``{}`` for classifiers).
-    """
+def init_state(s: Setup, seed: int) -> TrainState:
+    """The initial :class:`TrainState`, replicas stacked on a leading axis."""
     variables = s.model.init(jax.random.PRNGKey(seed), s.sample_input, train=False)
     params = variables["params"]
     model_state = {k: v for k, v in variables.items() if k != "params"}
-    hidden = s.initial_hidden
+    carried = s.initial_carried
     if s.spec.num_replicas:
         stack = lambda t: jax.tree.map(  # noqa: E731
             lambda x: jnp.stack([x] * s.spec.num_replicas), t
         )
-        params, model_state, hidden = stack(params), stack(model_state), stack(hidden)
+        params, model_state, carried = stack(params), stack(model_state), stack(carried)
         opt_state = jax.vmap(s.spec.transform.init)(params)
     else:
         opt_state = s.spec.transform.init(params)
     # Some optimizer states alias the params (SAM caches them); rounds donate every buffer.
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), (params, model_state, opt_state, hidden))
+    return jax.tree.map(
+        lambda x: jnp.array(x, copy=True), TrainState(params, model_state, opt_state, carried)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints: the state and the running counters
+# --------------------------------------------------------------------------------------------
+
+
+class Counters(NamedTuple):
+    """The running train-loss sum and count since the last evaluation and the rounds skipped
+    as non-finite: checkpointed, so a resumed run reports exactly what an uninterrupted one
+    does."""
+
+    loss_sum: float = 0.0
+    loss_count: float = 0
+    skipped: float = 0
+
+
+def checkpoint_tree(state: TrainState, counters: Counters | None = None) -> tuple:
+    """The pytree a checkpoint holds: the plain tuple ``(params, model_state, opt_state,
+    carried, counters)`` with ``counters`` (default: zeros) a float64 array of
+    :class:`Counters` — the layout of every checkpoint the runner has written."""
+    counters = Counters() if counters is None else counters
+    return (*state, np.array(counters, np.float64))
+
+
+def from_checkpoint_tree(tree) -> tuple[TrainState, Counters]:
+    """The state and counters of a restored :func:`checkpoint_tree`."""
+    *state, counters = tree
+    return TrainState(*state), Counters(*(float(c) for c in counters))
 
 
 # --------------------------------------------------------------------------------------------
@@ -759,6 +604,52 @@ class _StopSignals:
         return False
 
 
+# --------------------------------------------------------------------------------------------
+# The run: open or resume, the rounds, finish
+# --------------------------------------------------------------------------------------------
+
+
+class RoundPlan(NamedTuple):
+    """The rounds of a run.
+
+    Attributes:
+      num_rounds: rounds of the whole budget (``budget_epochs`` effective epochs, rounded up).
+      eval_every: rounds between evaluations (the last round is always evaluated).
+      checkpoint_every: rounds between checkpoints (0: only at the end and on a signal).
+    """
+
+    num_rounds: int
+    eval_every: int
+    checkpoint_every: int
+
+
+def round_plan(config: Mapping[str, Any], s: Setup) -> RoundPlan:
+    """The :class:`RoundPlan` of ``config`` for the setup ``s``."""
+    budget = float(config["budget_epochs"]) * s.steps_per_epoch
+    per_eval = float(config["eval_every_epochs"]) * s.steps_per_epoch / s.spec.round_length
+    return RoundPlan(
+        num_rounds=max(1, math.ceil(budget / s.spec.round_length)),
+        eval_every=max(1, round(per_eval)),
+        checkpoint_every=int(config.get("checkpoint_every_rounds", 0) or 0),
+    )
+
+
+class _Run(NamedTuple):
+    """An opened run, ready for its first round (``first_round`` > 0 after a resume)."""
+
+    setup: Setup
+    plan: RoundPlan
+    seed: int
+    path: pathlib.Path | None
+    meta: dict[str, Any] | None
+    manager: Any
+    resuming: bool
+    first_round: int
+    state: TrainState
+    counters: Counters
+    records: list[dict[str, Any]]
+
+
 def train(
     config: Mapping[str, Any],
     optimizer: Mapping[str, Any] | None = None,
@@ -808,6 +699,28 @@ def train(
     validate_config(config)
     if explicit:
         validate_optimizer(optimizer)
+    run = _prepare_run(
+        config, optimizer, workdir=workdir, resume=resume, overwrite=overwrite, dataset=dataset
+    )
+    if run.first_round >= run.plan.num_rounds:  # resumed after the end: nothing to do
+        return _result(run, run.records, run.state, already_finished=True)
+    log = _start_log(run)
+    last_round = (
+        run.plan.num_rounds
+        if stop_after_rounds is None
+        else min(run.plan.num_rounds, run.first_round + stop_after_rounds)
+    )
+    state, counters = _run_rounds(
+        run, log, last_round, skip_nonfinite=bool(config.get("skip_nonfinite")), quiet=quiet
+    )
+    return _finish(run, log, state, counters, last_round)
+
+
+def _prepare_run(config, optimizer, *, workdir, resume, overwrite, dataset) -> _Run:
+    """Checks the workdir, sets the run up and restores its newest verified checkpoint.
+
+    Writes nothing (but deletes the workdir's run with ``overwrite``).
+    """
     seed = int(config["seed"])
     path = check_workdir(workdir) if workdir is not None else None
     meta, resuming = (None, False)
@@ -816,123 +729,170 @@ def train(
             path, config, optimizer, resume=resume, overwrite=overwrite and not resume
         )
     s = setup(config, optimizer, dataset)
-    spec = s.spec
-    budget = float(config["budget_epochs"]) * s.steps_per_epoch
-    num_rounds = max(1, math.ceil(budget / spec.round_length))
-    eval_every = max(
-        1, round(float(config["eval_every_epochs"]) * s.steps_per_epoch / spec.round_length)
-    )
-    checkpoint_every = int(config.get("checkpoint_every_rounds", 0) or 0)
-    state = init_state(s, seed)
-    first_round = 0
-    # Running train-loss sum/count since the last evaluation and skipped rounds: checkpointed,
-    # so a resumed run reports exactly what an uninterrupted one does.
-    loss_sum, loss_count, skipped = 0.0, 0, 0
-    manager = None
-    previous_records: list[dict[str, Any]] = []
+    state, counters, first_round = init_state(s, seed), Counters(), 0
+    manager, records = None, []
     if path is not None:
-        from entropix.experiments import checkpoints
-
         manager = checkpoints.manager(path / "checkpoints")
         if resuming:
-            try:
-                restored = checkpoints.restore_latest(manager, (*state, np.zeros(3)))
-            except ValueError as err:
-                raise ConfigError(_one_line(str(err))) from err
+            restored = _restore(manager, state)
             if restored is not None:
-                first_round, (*state, counters) = restored
-                state = tuple(state)
-                loss_sum, loss_count, skipped = (float(c) for c in counters)
-            previous_records = _previous_records(path, spec.label, seed, first_round)
-            if first_round >= num_rounds:
-                weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
-                return TrainResult(
-                    previous_records, weights, weights_state, s.model, s.dataset, spec, True
-                )
-        if resuming:
-            meta["resumes"][-1]["from_round"] = first_round
-        write_run(path, meta)
-    log = MetricsLog(path, previous_records)
-    if resuming:
-        log.event("resume", from_round=first_round, optimizer=spec.label, seed=seed, time=_now())
-    train_arrays = tuple(jnp.asarray(a) for a in s.train_arrays)
-    dropout_key = jax.random.PRNGKey(seed + 1)
-    progress = _progress(num_rounds, first_round, quiet, spec.label)
-    start_time = time.perf_counter()
-    last_round = (
-        num_rounds
-        if stop_after_rounds is None
-        else min(num_rounds, first_round + stop_after_rounds)
+                first_round, state, counters = restored
+            records = _previous_records(path, s.spec.label, seed, first_round)
+    return _Run(
+        setup=s,
+        plan=round_plan(config, s),
+        seed=seed,
+        path=path,
+        meta=meta,
+        manager=manager,
+        resuming=resuming,
+        first_round=first_round,
+        state=state,
+        counters=counters,
+        records=records,
     )
-    saved_round = first_round if resuming else None
 
-    def save(done):
-        from entropix.experiments import checkpoints
 
-        counters = np.array([loss_sum, loss_count, skipped], np.float64)
-        checkpoints.save(manager, done, (*state, counters))
+def _restore(manager, like: TrainState) -> tuple[int, TrainState, Counters] | None:
+    """``(round, state, counters)`` of the newest verified checkpoint, or None."""
+    try:
+        restored = checkpoints.restore_latest(manager, checkpoint_tree(like))
+    except ValueError as err:
+        raise ConfigError(one_line(str(err))) from err
+    if restored is None:
+        return None
+    done, tree = restored
+    return (done, *from_checkpoint_tree(tree))
 
+
+def _start_log(run: _Run) -> MetricsLog:
+    """Writes the run's ``config.json`` and opens its metrics log (recording a resume)."""
+    if run.path is not None:
+        if run.resuming:
+            run.meta["resumes"][-1]["from_round"] = run.first_round
+        write_run(run.path, run.meta)
+    log = MetricsLog(run.path, run.records)
+    if run.resuming:
+        log.event(
+            "resume",
+            from_round=run.first_round,
+            optimizer=run.setup.spec.label,
+            seed=run.seed,
+            time=_now(),
+        )
+    return log
+
+
+def _run_rounds(
+    run: _Run, log: MetricsLog, last_round: int, *, skip_nonfinite: bool, quiet: bool
+) -> tuple[TrainState, Counters]:
+    """Rounds ``run.first_round …`` up to ``last_round``, evaluated and checkpointed on the
+    plan's cadence; a signal stops the run after the current round."""
+    spec, plan = run.setup.spec, run.plan
+    arrays = tuple(jnp.asarray(a) for a in run.setup.train_arrays)
+    dropout_key = jax.random.PRNGKey(run.seed + 1)
+    progress = _progress(plan.num_rounds, run.first_round, quiet, spec.label)
+    start_time = time.perf_counter()
+    state, counters = run.state, run.counters
+    saved_round = run.first_round if run.resuming else None
     with _StopSignals() as stop:
-        for round_index in range(first_round, last_round):
-            first_step = round_index * spec.round_length
-            schedule = tuple(
-                jnp.asarray(a) for a in s.schedule(seed, first_step, spec.round_length)
+        for round_index in range(run.first_round, last_round):
+            state, counters = _train_round(
+                run, state, counters, arrays, dropout_key, round_index, skip_nonfinite
             )
-            rngs = _step_keys(dropout_key, first_step, spec.round_length, spec.num_replicas)
-            previous = jax.tree.map(jnp.copy, state) if config.get("skip_nonfinite") else None
-            state, loss, finite = s.round_fn(state, train_arrays, schedule, rngs)
-            if not bool(jnp.all(finite)):
-                if previous is None:
-                    _set_status(path, meta, "diverged")
-                    raise NonFiniteError(_nonfinite_message(round_index, spec, path))
-                state = previous
-                skipped += 1
-            else:
-                loss_sum, loss_count = loss_sum + float(jnp.mean(loss)), loss_count + 1
             done = round_index + 1
-            if done % eval_every == 0 or done == num_rounds:
-                weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
-                record = s.evaluate(weights, weights_state)
-                grad_evals = done * spec.round_length
-                record.update(
-                    optimizer=spec.label,
-                    seed=seed,
-                    round=done,
-                    grad_evals=grad_evals,
-                    effective_epochs=grad_evals / s.steps_per_epoch,
-                    wall_clock=time.perf_counter() - start_time,
-                    train_loss=loss_sum / loss_count if loss_count else float("nan"),
-                    skipped_rounds=skipped,
-                )
-                loss_sum, loss_count = 0.0, 0
+            if done % plan.eval_every == 0 or done == plan.num_rounds:
+                record = _evaluation_record(run, state, counters, done, start_time)
+                counters = counters._replace(loss_sum=0.0, loss_count=0)
                 log.write(record)
                 progress.set_postfix(test_error=f"{record['test_error']:.3f}", refresh=False)
-            if manager is not None and (
-                done == num_rounds or (checkpoint_every and done % checkpoint_every == 0)
+            if run.manager is not None and (
+                done == plan.num_rounds
+                or (plan.checkpoint_every and done % plan.checkpoint_every == 0)
             ):
-                save(done)
+                checkpoints.save(run.manager, done, checkpoint_tree(state, counters))
                 saved_round = done
             progress.update(1)
             if stop.signum is not None:
                 progress.close()
-                if manager is not None and saved_round != done:
-                    save(done)
-                _set_status(path, meta, "interrupted")
-                raise Interrupted(stop.signum, done, path)
+                if run.manager is not None and saved_round != done:
+                    checkpoints.save(run.manager, done, checkpoint_tree(state, counters))
+                _set_status(run.path, run.meta, "interrupted")
+                raise Interrupted(stop.signum, done, run.path)
     progress.close()
-    if manager is not None:
-        manager.wait_until_finished()
-    if last_round == num_rounds and skipped >= num_rounds:
-        _set_status(path, meta, "diverged")
+    return state, counters
+
+
+def _train_round(run, state, counters, arrays, dropout_key, round_index, skip_nonfinite):
+    """One round; a non-finite round raises :class:`NonFiniteError`, or is undone and counted
+    with ``skip_nonfinite``."""
+    spec = run.setup.spec
+    first_step = round_index * spec.round_length
+    schedule = tuple(
+        jnp.asarray(a) for a in run.setup.schedule(run.seed, first_step, spec.round_length)
+    )
+    rngs = _step_keys(dropout_key, first_step, spec.round_length, spec.num_replicas)
+    previous = jax.tree.map(jnp.copy, state) if skip_nonfinite else None
+    state, loss, finite = run.setup.round_fn(state, arrays, schedule, rngs)
+    if bool(jnp.all(finite)):
+        return state, counters._replace(
+            loss_sum=counters.loss_sum + float(jnp.mean(loss)),
+            loss_count=counters.loss_count + 1,
+        )
+    if previous is None:
+        _set_status(run.path, run.meta, "diverged")
+        raise NonFiniteError(_nonfinite_message(round_index, spec, run.path))
+    return previous, counters._replace(skipped=counters.skipped + 1)
+
+
+def _evaluation_record(run, state, counters, done, start_time) -> dict[str, Any]:
+    """The task's metrics of the evaluation weights after round ``done``, with the run's."""
+    spec = run.setup.spec
+    weights, weights_state = evaluation_weights(
+        state.params, state.model_state, state.opt_state, spec.num_replicas
+    )
+    record = run.setup.evaluate(weights, weights_state)
+    grad_evals = done * spec.round_length
+    record.update(
+        optimizer=spec.label,
+        seed=run.seed,
+        round=done,
+        grad_evals=grad_evals,
+        effective_epochs=grad_evals / run.setup.steps_per_epoch,
+        wall_clock=time.perf_counter() - start_time,
+        train_loss=(
+            counters.loss_sum / counters.loss_count if counters.loss_count else float("nan")
+        ),
+        skipped_rounds=counters.skipped,
+    )
+    return record
+
+
+def _finish(run, log, state, counters, last_round) -> TrainResult:
+    """Waits for the checkpoints, records the run's status and returns its result."""
+    num_rounds = run.plan.num_rounds
+    if run.manager is not None:
+        run.manager.wait_until_finished()
+    if last_round == num_rounds and counters.skipped >= num_rounds:
+        _set_status(run.path, run.meta, "diverged")
         raise NonFiniteError(
-            f"every one of the {num_rounds} rounds of optimizer {spec.label!r} had a non-finite "
-            "loss or weights and was skipped (skip_nonfinite=True), so nothing was learned. "
-            "Lower the learning rate."
+            f"every one of the {num_rounds} rounds of optimizer {run.setup.spec.label!r} had a "
+            "non-finite loss or weights and was skipped (skip_nonfinite=True), so nothing was "
+            "learned. Lower the learning rate."
         )
     if last_round == num_rounds:
-        _set_status(path, meta, "finished")
-    weights, weights_state = evaluation_weights(*state[:3], spec.num_replicas)
-    return TrainResult(log.records, weights, weights_state, s.model, s.dataset, spec)
+        _set_status(run.path, run.meta, "finished")
+    return _result(run, log.records, state)
+
+
+def _result(run, history, state, already_finished=False) -> TrainResult:
+    s = run.setup
+    weights, weights_state = evaluation_weights(
+        state.params, state.model_state, state.opt_state, s.spec.num_replicas
+    )
+    return TrainResult(
+        history, weights, weights_state, s.model, s.dataset, s.spec, already_finished
+    )
 
 
 def _previous_records(path, label, seed, first_round) -> list[dict[str, Any]]:
@@ -959,18 +919,7 @@ def _step_keys(key, first_step, length, num_replicas):
     )
 
 
-def model_state_shapes(model, sample_input) -> dict:
-    """The model's non-parameter collections (empty for models without BatchNorm)."""
-    shapes = jax.eval_shape(
-        lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
-        jax.ShapeDtypeStruct(sample_input.shape, sample_input.dtype),
-    )
-    return {k: v for k, v in shapes.items() if k != "params"}
-
-
 def _nonfinite_message(round_index, spec, path):
-    from entropix.experiments import checkpoints
-
     first = round_index * spec.round_length
     last = first + spec.round_length - 1
     good = "none saved yet"
@@ -985,6 +934,8 @@ def _nonfinite_message(round_index, spec, path):
 
 
 def _progress(total, initial, quiet, label):
+    # Imported on use: tqdm belongs to the examples extra, which entropix.experiments must not
+    # need at import (the CLI names what is missing).
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, disable=quiet, desc=label, unit="round", leave=False)
