@@ -1,11 +1,12 @@
-"""Experiment runner: training loop, optimizer registry, comparisons and the CLI.
+"""Experiment runner: training loop, tasks, optimizer registry, comparisons and the CLI.
 
 Needs the ``examples`` extra (flax, ml-collections, orbax-checkpoint, matplotlib, tqdm).
 """
 
-from entropix.experiments.config_base import ConfigError, validate_config
+from entropix.experiments.config_base import ConfigError, comparison_optimizers, validate_config
 from entropix.experiments.metrics_log import MetricsLog, read_metrics
 from entropix.experiments.optimizers import OPTIMIZER_NAMES, OptimizerSpec, build_optimizer
+from entropix.experiments.tasks import TASKS, Task, TaskData, TrainState, task_for
 from entropix.experiments.trainer import (
     Interrupted,
     NonFiniteError,
@@ -17,16 +18,22 @@ from entropix.experiments.trainer import (
 
 __all__ = [
     "OPTIMIZER_NAMES",
+    "TASKS",
     "ConfigError",
     "Interrupted",
     "MetricsLog",
     "NonFiniteError",
     "OptimizerSpec",
+    "Task",
+    "TaskData",
     "TrainResult",
+    "TrainState",
     "build_optimizer",
     "check_workdir",
+    "comparison_optimizers",
     "evaluation_weights",
     "read_metrics",
+    "task_for",
     "train",
     "validate_config",
 ]
