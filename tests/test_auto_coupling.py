@@ -124,6 +124,24 @@ def test_next_coupling_degenerate_inputs():
     assert float(ratio) == 0.0
 
 
+def test_inner_momentum_hardly_changes_the_force_ratio():
+    # The ratio reads the inner directions d_k: momentum scales them and the displacement alike
+    # (reading the raw gradients, momentum 0.5 would double r).
+    auto = entropix.auto_coupling(initial=0.03)
+
+    def shallow(params):
+        return 0.05 * (params - jnp.asarray(TARGET, jnp.float32))
+
+    ratios = []
+    for inner in (None, optax.trace(0.5, nesterov=True)):
+        opt = local_entropy(auto, num_inner=20, lr=0.1, eta=0.1, alpha=0.75, inner=inner)
+        _, _, ratio = run(opt, num_outer=1, num_inner=20, gradient=shallow)
+        ratios.append(ratio[0])
+    np.testing.assert_allclose(ratios[1], ratios[0], rtol=2e-2)
+    # A nearly constant gradient: ‖x − μ‖ ≈ η' ‖g‖ (L − (1 − α)/α), so r ≈ γ η' (L − 1/3).
+    np.testing.assert_allclose(ratios[0], 0.03 * 0.1 * (20 - 1 / 3), rtol=0.05)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fixed point, bounds, growth
 # ---------------------------------------------------------------------------------------------
@@ -369,3 +387,17 @@ def test_runner_config_accepts_auto():
         experiments.build_optimizer(
             {"name": "entropy_sgd", "learning_rate": {"schedule": "auto"}}, steps_per_epoch=10
         )
+
+
+def test_command_line_override_sets_the_automatic_coupling():
+    from entropix.experiments import build_optimizer, cli, validate_config
+
+    config = cli.load_config("mnist1d_compare")
+    cli.apply_override(config, "optimizer.coupling", "auto")
+    cli.apply_override(config, "optimizers.4.coupling", "auto")
+    assert config["optimizer"]["coupling"] == config["optimizers"][4]["coupling"] == "auto"
+    validate_config(config)
+    built = build_optimizer(config["optimizer"], steps_per_epoch=10)
+    assert float(entropix.current_coupling(built.transform.init(jnp.zeros(2)))) == np.float32(0.03)
+    with pytest.raises(cli._UsageError, match="expected a number"):
+        cli.apply_override(config, "optimizer.learning_rate", "auto")

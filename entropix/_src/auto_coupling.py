@@ -1,8 +1,8 @@
 r"""The automatic local-entropy coupling: γ adapted online from what the inner loop sees.
 
 The controller keeps ``γ`` in the optimizer state and, at the end of every outer step, moves it
-toward the value whose local-entropy force ``γ (x − μ)`` is a target fraction of the gradient
-norm seen by the inner loop (see :func:`auto_coupling` for the rule).
+toward the value whose local-entropy force ``γ (x − μ)`` is a target fraction of the data force
+the inner loop feels (see :func:`auto_coupling` for the rule).
 """
 
 from __future__ import annotations
@@ -50,32 +50,42 @@ class AutoCouplingState(NamedTuple):
     Attributes:
       coupling: ``γ_t``, the coupling of the current outer step (read it with
         :func:`entropix.current_coupling`).
-      gradient_norm_sum: ``Σ_k ‖g_k‖`` over the inner steps taken so far in this outer step.
       force_ratio: ``r = γ ‖x − μ‖ / ḡ`` measured at the last completed outer step (0 before
         the first one).
     """
 
     coupling: jax.Array
-    gradient_norm_sum: jax.Array
     force_ratio: jax.Array
+
+
+class DirectionNormState(NamedTuple):
+    """State of the inner-loop tracker of the automatic coupling (reset every outer step).
+
+    Attributes:
+      count: inner steps taken in this outer step.
+      direction_norm_sum: ``Σ_k ‖d_k‖`` over them.
+    """
+
+    count: jax.Array
+    direction_norm_sum: jax.Array
 
 
 class CouplingController(NamedTuple):
     """An online controller of the coupling γ, threaded through the two-loop driver.
 
     Attributes:
-      init: ``init() -> state``.
+      init: ``init() -> state``, the state kept in ``LocalEntropyState.coupling_state``.
       coupling: ``coupling(state) -> γ``, the coupling of the current outer step.
-      observe: ``observe(state, grads) -> state`` after every inner step, ``grads`` the gradient
-        at the walker.
-      update: ``update(state, anchor, average, outer_count, num_inner_steps) -> state`` at the
-        end of every outer step (``average`` is the walker average ``μ``).
+      tracker: an optax transformation the rule chains after its inner transformation; it
+        passes the inner directions through and records their norms in the inner state.
+      update: ``update(state, anchor, average, inner_state, outer_count) -> state`` at the end
+        of every outer step (``average`` is the walker average ``μ``).
     """
 
     init: Callable[[], Any]
     coupling: Callable[[Any], jax.Array]
-    observe: Callable[[Any, Params], Any]
-    update: Callable[[Any, Params, Params, jax.Array, Any], Any]
+    tracker: base.GradientTransformation
+    update: Callable[[Any, Params, Params, Any, jax.Array], Any]
 
 
 def auto_coupling(
@@ -93,12 +103,14 @@ def auto_coupling(
     Chaudhari et al. pick γ by hand so that the local-entropy gradient ``γ (x − μ)`` is
     comparable in magnitude to the SGD gradient, and then scope it up over training. This
     controller does both online, from quantities the inner loop already has. In outer step
-    ``t`` the inner loop runs with ``γ_t`` and sees the gradients ``g_1 … g_L`` at the walker
-    (those passed to ``update``, before weight decay and the inner transformation); it ends with
-    the anchor ``x_t`` and the walker average ``μ_t``. With
+    ``t`` the inner loop runs with ``γ_t``; at inner step ``k`` the walker descends the data
+    direction ``d_k`` — the gradient ``g_k`` at the walker after weight decay and the inner
+    transformation (momentum, clipping), ``d_k = g_k`` for plain SGLD — next to the coupling
+    force ``γ_t (x'_k − x_t)``; the loop ends with the anchor ``x_t`` and the walker average
+    ``μ_t``. With
 
     .. math::
-      \bar g_t = \frac1L \sum_{k=1}^{L} \lVert g_k \rVert, \qquad
+      \bar g_t = \frac1L \sum_{k=1}^{L} \lVert d_k \rVert, \qquad
       r_t = \frac{γ_t\, \lVert x_t - μ_t \rVert}{\bar g_t}, \qquad
       ρ_t = ρ_0\, (1 + \mathrm{growth})^t,
 
@@ -119,14 +131,19 @@ def auto_coupling(
     approaches the proximal point), the error in ``log γ`` shrinks by ``1 − κ p`` per outer step:
     geometric, monotone convergence for every ``κ ∈ (0, 1]``. The factor clip ``c`` bounds the
     change caused by a single outlying outer step. Growth of ``ρ_t`` is the scoping: as the
-    target force grows, γ grows and the local entropy tends to the loss itself.
+    target force grows, γ grows and the local entropy tends to the loss itself. Reading ``d_k``
+    rather than the raw gradient compares the coupling with the data force the walker actually
+    feels: inner momentum scales ``d_k`` and the displacement alike, so ``r`` hardly depends on
+    it while the inner loop is short (the raw gradient would inflate ``r`` by up to
+    ``1/(1 − β)``), and a transformation chained before the step form or given as
+    ``inner_transform`` to the compiled form gives the same γ.
 
     **Cap and floor.** The ratio ``r`` cannot grow without bound: once the inner loop reaches the
-    proximal point ``x'`` of ``f + (γ/2)‖· − x‖²``, ``γ (x − x') = ∇f(x')``, so ``r`` saturates
-    near 1. A target beyond what the inner loop delivers — ``ρ_t`` grown past it, or a walker
-    that does not move (``x = μ``, e.g. no noise at a critical point) — sends ``γ̂`` to infinity;
-    ``γ_max`` stops γ there, and keeps the inner step stable: the coupled loss has curvature
-    ``h + γ``, and the explicit inner step needs ``η' (h_max + γ) < 2``, so choose
+    stationary point of its step, ``d + γ (x' − x) = 0``, the force equals ``‖d‖``, so ``r``
+    saturates near 1. A target beyond what the inner loop delivers — ``ρ_t`` grown past it, or a
+    walker that does not move (``x = μ``, e.g. no noise at a critical point) — sends ``γ̂`` to
+    infinity; ``γ_max`` stops γ there, and keeps the inner step stable: the coupled loss has
+    curvature ``h + γ``, and the explicit inner step needs ``η' (h_max + γ) < 2``, so choose
     ``max_coupling < 2/η'``. The floor ``γ_min > 0`` keeps the multiplicative rule away from
     ``γ = 0`` (an absorbing value, where the walker is no longer held near the anchor), e.g. when
     ``ḡ → 0`` at a minimum. A step with ``x = μ`` and ``ḡ > 0`` multiplies γ by ``c``; one with
@@ -149,7 +166,7 @@ def auto_coupling(
       ...   params = optax.apply_updates(params, updates)
       >>> round(float(entropix.current_coupling(state)), 4)     # r = γ η' = 0.5 at γ = 5
       5.0
-      >>> opt = entropix.entropy_sgd(coupling="auto")             # the defaults below
+      >>> opt = entropix.entropy_sgd(coupling="auto")   # auto_coupling() with its defaults
 
     Args:
       initial: ``γ₀``, the coupling of the first outer step, in ``[min_coupling, max_coupling]``.
@@ -224,26 +241,42 @@ def next_coupling(
     settings: AutoCoupling,
     coupling: jax.Array,
     displacement_norm: jax.Array,
-    mean_gradient_norm: jax.Array,
+    mean_direction_norm: jax.Array,
     outer_count: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
     """``(γ_{t+1}, r_t)`` from ``γ_t``, ``‖x_t − μ_t‖``, ``ḡ_t`` and ``t`` (:func:`auto_coupling`).
 
-    Computed in logarithms: ``log(ρ_t / r_t) = log ρ₀ + t log(1 + growth) + log ḡ − log(γ d)``.
+    Computed in logarithms:
+    ``log(ρ_t / r_t) = log ρ₀ + t log(1 + growth) + log ḡ − log(γ ‖x − μ‖)``.
     """
     dtype = coupling.dtype
     log_target = math.log(settings.target_ratio) + outer_count.astype(dtype) * math.log1p(
         settings.growth
     )
     log_force = jnp.log(coupling) + jnp.log(displacement_norm)
-    log_error = log_target + jnp.log(mean_gradient_norm) - log_force
+    log_error = log_target + jnp.log(mean_direction_norm) - log_force
     bound = math.log(settings.max_factor)
     log_factor = jnp.clip(settings.smoothing * log_error, -bound, bound)
     # 0/0 (no gradient and no displacement) or a non-finite input: keep γ.
     log_factor = jnp.where(jnp.isnan(log_factor), 0.0, log_factor).astype(dtype)
     new = jnp.clip(coupling * jnp.exp(log_factor), settings.min_coupling, settings.max_coupling)
-    force_ratio = coupling * displacement_norm / mean_gradient_norm
+    force_ratio = coupling * displacement_norm / mean_direction_norm
     return new.astype(dtype), jnp.where(jnp.isnan(force_ratio), 0.0, force_ratio).astype(dtype)
+
+
+def _direction_norm_tracker() -> base.GradientTransformation:
+    """Passes the inner directions through and sums their norms (:class:`DirectionNormState`)."""
+
+    def init_fn(params):
+        del params
+        return DirectionNormState(jnp.zeros([], jnp.int32), jnp.zeros([], common.float_dtype()))
+
+    def update_fn(updates, state, params=None):
+        del params
+        total = state.direction_norm_sum + _norm(updates, state.direction_norm_sum.dtype)
+        return updates, DirectionNormState(state.count + 1, total)
+
+    return base.GradientTransformation(init_fn, update_fn)
 
 
 def controller(settings: AutoCoupling) -> CouplingController:
@@ -251,26 +284,24 @@ def controller(settings: AutoCoupling) -> CouplingController:
 
     def init():
         dtype = common.float_dtype()
-        zero = jnp.zeros([], dtype)
-        return AutoCouplingState(jnp.asarray(settings.initial, dtype), zero, jnp.zeros([], dtype))
+        return AutoCouplingState(jnp.asarray(settings.initial, dtype), jnp.zeros([], dtype))
 
     def coupling(state):
         return state.coupling
 
-    def observe(state, grads):
-        total = state.gradient_norm_sum + _norm(grads, state.gradient_norm_sum.dtype)
-        return state._replace(gradient_norm_sum=total)
-
-    def update(state, anchor, average, outer_count, num_inner_steps):
+    def update(state, anchor, average, inner_state, outer_count):
         dtype = state.coupling.dtype
-        displacement = _norm(jax.tree.map(jnp.subtract, anchor, average), dtype)
-        mean_gradient_norm = state.gradient_norm_sum / jnp.asarray(num_inner_steps, dtype)
-        new, force_ratio = next_coupling(
-            settings, state.coupling, displacement, mean_gradient_norm, outer_count
+        (tracked,) = common.find_states(
+            inner_state, lambda node: isinstance(node, DirectionNormState)
         )
-        return AutoCouplingState(new, jnp.zeros([], dtype), force_ratio)
+        displacement = _norm(jax.tree.map(jnp.subtract, anchor, average), dtype)
+        mean_direction_norm = tracked.direction_norm_sum.astype(dtype) / tracked.count
+        new, force_ratio = next_coupling(
+            settings, state.coupling, displacement, mean_direction_norm, outer_count
+        )
+        return AutoCouplingState(new, force_ratio)
 
-    return CouplingController(init, coupling, observe, update)
+    return CouplingController(init, coupling, _direction_norm_tracker(), update)
 
 
 def current_coupling(state: base.OptState) -> jax.Array:

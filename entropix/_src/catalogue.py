@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import optax
 from optax._src import base
 
+from entropix._src import auto_coupling, local_entropy, replicas, trivialize
 from entropix._src import heat as heat_module
-from entropix._src import local_entropy, replicas, trivialize
 
 OPTIMIZER = "optimizer"
 TRANSFORM = "transform"
@@ -50,8 +50,8 @@ class OptimizerEntry(NamedTuple):
         suite and the benchmarks start from them; required arguments are among them).
       description: one line saying what it is.
       variants: named settings that take another code path, each a mapping of overrides of
-        ``example_kwargs`` (``{"auto_coupling": {"coupling": "auto"}}`` for the optimizers
-        whose coupling γ can adapt online); the conformance suite checks every variant too.
+        ``example_kwargs`` (``"auto_coupling"``: an :func:`entropix.auto_coupling` for the
+        optimizers whose coupling γ can adapt online); the conformance suite checks them too.
     """
 
     name: str
@@ -122,9 +122,13 @@ def sam(
 
 
 _LOCAL = dict(num_inner_steps=3, coupling=0.5, sgld_learning_rate=0.1, noise=1e-3)
-# The automatic coupling (entropix.auto_coupling) of the local-entropy optimizers.
+# The automatic coupling of the local-entropy optimizers, starting from the example's γ.
 _AUTO_COUPLING = types.MappingProxyType(
-    {"auto_coupling": types.MappingProxyType({"coupling": "auto"})}
+    {
+        "auto_coupling": types.MappingProxyType(
+            {"coupling": auto_coupling.auto_coupling(initial=_LOCAL["coupling"])}
+        )
+    }
 )
 _REPLICAS = "axis_name"
 

@@ -122,13 +122,16 @@ def local_entropy_rule(
     validation.check_non_negative("weight_decay", weight_decay)
     if inner is not None:
         validation.check_transformation("inner", inner)
+    inner = optax.identity() if inner is None else inner
+    if controller is not None:  # it reads the norms of the inner directions
+        inner = optax.chain(inner, controller.tracker)
     rule = sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=optax.identity() if inner is None else inner,
+        inner=inner,
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
     )

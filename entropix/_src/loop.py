@@ -107,8 +107,9 @@ class InnerRule(NamedTuple):
       state_type: :class:`LocalEntropyState` (the average is a walker average) or
         :class:`HeatState` (a gradient average).
       coupling_controller: for an automatic coupling, the controller that keeps γ in the
-        state's ``coupling_state``; ``step`` and ``outer_gradient`` then receive the current γ
-        as the keyword ``current_coupling``. ``None`` for a fixed coupling.
+        state's ``coupling_state`` and updates it from the anchor, the average and the inner
+        state at the end of every outer step; ``step`` and ``outer_gradient`` then receive the
+        current γ as the keyword ``current_coupling``. ``None`` for a fixed coupling.
     """
 
     reset: Callable[[Params], tuple[Params, base.OptState]]
@@ -220,7 +221,7 @@ def two_loop(
         )
         if controller is not None:
             coupling_state = controller.update(
-                state.coupling_state, anchor, average, state.outer_count, num_inner_steps
+                state.coupling_state, anchor, average, state.inner_state, state.outer_count
             )
             state = state._replace(coupling_state=coupling_state)
         outer_updates, outer_state = outer.update(
@@ -278,8 +279,6 @@ def two_loop(
         state = state._replace(
             inner_state=inner_state, num_inner_steps=jnp.asarray(num_inner_steps, jnp.int32)
         )
-        if controller is not None:
-            state = state._replace(coupling_state=controller.observe(state.coupling_state, grads))
 
         def carry_on():
             return walker, _with_average(state._replace(inner_count=inner_count), average)
@@ -303,7 +302,7 @@ def two_loop(
         grads, walker_floats, anchor = split(updates, state, params)
 
         def inner_step(carry, index, grads):
-            walker, average, inner_state, coupling_state = carry
+            walker, average, inner_state = carry
             walker, average, inner_state = rule.step(
                 grads,
                 walker,
@@ -312,15 +311,12 @@ def two_loop(
                 inner_state,
                 common.step_key(state.key, state.inner_count + index, 0),
                 state.outer_count,
-                **coupling_args(coupling_state),
+                **coupling_args(coupling_state_of(state)),
                 **extra,
             )
-            if controller is not None:
-                coupling_state = controller.observe(coupling_state, grads)
-            return as_walker(walker, walker_floats), average, inner_state, coupling_state
+            return as_walker(walker, walker_floats), average, inner_state
 
-        carry = (walker_floats, _average(state), state.inner_state, coupling_state_of(state))
-        carry = inner_step(carry, 0, grads)
+        carry = inner_step((walker_floats, _average(state), state.inner_state), 0, grads)
 
         def scan_body(carry, index):
             walker = common.merge_float_leaves(carry[0], params)
@@ -328,9 +324,7 @@ def two_loop(
             return inner_step(carry, index, gradient), None
 
         carry, _ = jax.lax.scan(scan_body, carry, jnp.arange(1, num_inner_steps))
-        _, average, inner_state, coupling_state = carry
-        if controller is not None:
-            state = state._replace(coupling_state=coupling_state)
+        _, average, inner_state = carry
         inner_count = state.inner_count + num_inner_steps
         walker, state = finish_outer_step(
             state._replace(inner_state=inner_state), anchor, average, inner_count, extra
