@@ -7,6 +7,12 @@ data and experiments live in the subpackages ``entropix.landscape``, ``entropix.
 ``entropix.models``, ``entropix.data`` and ``entropix.experiments``.
 """
 
+from entropix._src.auto_coupling import (
+    AutoCoupling,
+    AutoCouplingState,
+    auto_coupling,
+    current_coupling,
+)
 from entropix._src.catalogue import OPTIMIZERS, OptimizerEntry, optimizer_entry
 from entropix._src.heat import heat
 from entropix._src.local_entropy import (
@@ -63,6 +69,8 @@ __version__ = "0.2.0.dev0"
 
 __all__ = [
     "OPTIMIZERS",
+    "AutoCoupling",
+    "AutoCouplingState",
     "ElasticCouplingState",
     "GradientAlignment",
     "HeatState",
@@ -74,10 +82,12 @@ __all__ = [
     "add_elastic_coupling",
     "add_trivializing_field",
     "anchor_params",
+    "auto_coupling",
     "average_weight_from_thesis_alpha",
     "bounded_exponential_scoping",
     "coupling_from_variance",
     "critical_field",
+    "current_coupling",
     "elastic_sgd",
     "ensemble_probabilities",
     "entropy_adam",

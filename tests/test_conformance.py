@@ -2,12 +2,13 @@
 
 The parametrization is derived from the catalogue: every entry whose kind is not ``"baseline"``,
 in the step form and (where the entry has one) the compiled form driven by a ``grad_fn(params, i)``
-extra argument. Replica entries run one replica per slice of ``jax.vmap(..., axis_name=...)``
-with two replicas; ``"transform"`` entries are chained before ``optax.sgd(0.1)``. Each case runs
-two outer steps of a quadratic loss on a tiny parameter tree and checks jit, donation,
-``inject_hyperparams``, dtypes, integer leaves, abstract init, checkpointing, extra arguments,
-the optax wrappers (``MultiSteps``, ``apply_if_finite``, ``chain``) and the state accessors.
-Jitted steps are cached per (case, variant) so no function is compiled twice.
+extra argument, and again for each of the entry's ``variants`` (e.g. the automatic coupling).
+Replica entries run one replica per slice of ``jax.vmap(..., axis_name=...)`` with two replicas;
+``"transform"`` entries are chained before ``optax.sgd(0.1)``. Each case runs two outer steps of
+a quadratic loss on a tiny parameter tree and checks jit, donation, ``inject_hyperparams``,
+dtypes, integer leaves, abstract init, checkpointing, extra arguments, the optax wrappers
+(``MultiSteps``, ``apply_if_finite``, ``chain``) and the state accessors.
+Jitted steps are cached per case and build (plain, injected) so no function is compiled twice.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ _TARGET = {"b": jnp.array([0.3, -0.2]), "w": jnp.array([[1.0, -1.0], [0.5, 0.0],
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One catalogue entry in one form."""
+    """One catalogue entry in one form, with its example settings or one of its variants."""
 
     name: str
     compiled: bool
+    variant: str | None = None
 
     @property
     def entry(self) -> entropix.OptimizerEntry:
@@ -51,7 +53,8 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.name}-{'compiled' if self.compiled else 'step'}"
+        form = f"{self.name}-{'compiled' if self.compiled else 'step'}"
+        return form if self.variant is None else f"{form}-{self.variant}"
 
     @property
     def replicas(self) -> bool:
@@ -75,6 +78,8 @@ class Case:
 
     def kwargs(self, **overrides) -> dict:
         kwargs = dict(self.entry.example_kwargs)
+        if self.variant is not None:
+            kwargs.update(self.entry.variants[self.variant])
         if self.compiled:
             kwargs["compiled"] = True
         if self.replicas:
@@ -97,9 +102,10 @@ def _cases() -> list[Case]:
     for entry in entropix.OPTIMIZERS.values():
         if entry.kind == "baseline":
             continue
-        cases.append(Case(entry.name, False))
-        if entry.compiled:
-            cases.append(Case(entry.name, True))
+        for variant in (None, *entry.variants):
+            cases.append(Case(entry.name, False, variant))
+            if entry.compiled:
+                cases.append(Case(entry.name, True, variant))
     return cases
 
 
@@ -296,12 +302,18 @@ def test_every_public_transformation_factory_is_catalogued():
 
 
 def test_parametrization_covers_every_entry():
-    names = {entry.name for entry in entropix.OPTIMIZERS.values() if entry.kind != "baseline"}
-    assert {case.name for case in CASES} == names
-    assert {case.name for case in COMPILED} == {
-        entry.name for entry in entropix.OPTIMIZERS.values() if entry.compiled
+    entries = [entry for entry in entropix.OPTIMIZERS.values() if entry.kind != "baseline"]
+    assert {case.name for case in CASES} == {entry.name for entry in entries}
+    assert {case.name for case in COMPILED} == {entry.name for entry in entries if entry.compiled}
+    expected = {
+        (entry.name, compiled, variant)
+        for entry in entries
+        for variant in (None, *entry.variants)
+        for compiled in ((False, True) if entry.compiled else (False,))
     }
-    assert len(CASES) == len(names) + len(COMPILED)
+    assert {(case.name, case.compiled, case.variant) for case in CASES} == expected
+    assert len(CASES) == len(expected)
+    assert any(case.variant == "auto_coupling" for case in CASES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +395,8 @@ def test_compiled_form_under_inject_needs_static_num_inner_steps(case):
 
 
 def _outer_schedules(case: Case) -> dict:
-    """Schedules of the outer-step count for the entry's learning rate and SGLD coupling.
+    """Schedules of the outer-step count for the entry's learning rate and SGLD coupling (the
+    SGLD step size when the coupling is automatic).
 
     HEAT's coupling is left out: it sets the perturbation where the *next* gradient is taken, so
     the last call of an outer step places the walker of the next one with the value injected for
@@ -395,8 +408,12 @@ def _outer_schedules(case: Case) -> dict:
         schedules["learning_rate"] = optax.linear_schedule(rate, 0.2 * rate, NUM_OUTER)
     state = make_init(case, runner(case).opt)(make_params(case))
     if isinstance(entropix.two_loop_state(state), entropix.LocalEntropyState):
-        coupling = case.entry.example_kwargs["coupling"]
-        schedules["coupling"] = optax.linear_schedule(coupling, 3.0 * coupling, NUM_OUTER)
+        coupling = case.kwargs()["coupling"]
+        if isinstance(coupling, float):
+            schedules["coupling"] = optax.linear_schedule(coupling, 3.0 * coupling, NUM_OUTER)
+        else:  # an automatic coupling: schedule the inner step size instead
+            rate = case.kwargs().get("sgld_learning_rate", 0.1)
+            schedules["sgld_learning_rate"] = optax.linear_schedule(rate, 3.0 * rate, NUM_OUTER)
     return schedules
 
 
@@ -722,7 +739,7 @@ INNER_TRANSFORM = [case for case in COMPILED if case.has_argument("inner_transfo
     ids=["clip_by_global_norm", "add_decayed_weights"],
 )
 def test_inner_transform_equals_chaining_before_the_step_form(case, transform):
-    step_case = Case(case.name, compiled=False)
+    step_case = dataclasses.replace(case, compiled=False)
     _, compiled_state = eager_run(case, case.build(inner_transform=transform), make_params(case))
     chained = optax.chain(transform, step_case.build())
     _, step_state = eager_run(step_case, chained, make_params(case))
@@ -817,3 +834,28 @@ def test_step_form_rejects_grad_fn(case):
     update = make_update(case, opt, grad_fn=lambda p, i: gradients(p))
     with pytest.raises(TypeError, match="compiled=True"):
         update(gradients(params), make_init(case, opt)(params), params)
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. The automatic coupling: γ lives in the state and is readable through every pipeline
+# ---------------------------------------------------------------------------------------------
+
+AUTO_COUPLING = [case for case in CASES if case.variant == "auto_coupling"]
+
+
+@cases(AUTO_COUPLING)
+def test_automatic_coupling_is_in_the_state(case):
+    _, state = reference(case)
+    gamma = np.asarray(entropix.current_coupling(state))
+    assert gamma.shape == ((NUM_REPLICAS,) if case.replicas else ())
+    np.testing.assert_array_equal(optax.tree_utils.tree_get(state, "coupling"), gamma)
+    auto = case.kwargs()["coupling"]
+    assert isinstance(auto, entropix.AutoCoupling)
+    # It moved, by at most the factor clip per outer step, and stayed within its bounds.
+    initial, factor = np.float32(auto.initial), auto.max_factor**NUM_OUTER
+    assert np.all(gamma != initial)
+    assert np.all(gamma <= min(initial * factor, auto.max_coupling) * (1 + 1e-6))
+    assert np.all(gamma >= max(initial / factor, auto.min_coupling) * (1 - 1e-6))
+    chained = optax.chain(optax.clip_by_global_norm(1e3), runner(case).opt)
+    _, chained_state = eager_run(case, chained, make_params(case))
+    np.testing.assert_allclose(entropix.current_coupling(chained_state), gamma, rtol=1e-6)

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import optax
 from optax._src import base
 
+from entropix._src import auto_coupling, local_entropy, replicas, trivialize
 from entropix._src import heat as heat_module
-from entropix._src import local_entropy, replicas, trivialize
 
 OPTIMIZER = "optimizer"
 TRANSFORM = "transform"
@@ -49,6 +49,9 @@ class OptimizerEntry(NamedTuple):
       example_kwargs: small settings that make a fast, well-defined instance (the conformance
         suite and the benchmarks start from them; required arguments are among them).
       description: one line saying what it is.
+      variants: named settings that take another code path, each a mapping of overrides of
+        ``example_kwargs`` (``"auto_coupling"``: an :func:`entropix.auto_coupling` for the
+        optimizers whose coupling γ can adapt online); the conformance suite checks them too.
     """
 
     name: str
@@ -63,6 +66,7 @@ class OptimizerEntry(NamedTuple):
     data_arguments: tuple[str, ...] = ()
     example_kwargs: Mapping[str, Any] = types.MappingProxyType({})
     description: str = ""
+    variants: Mapping[str, Mapping[str, Any]] = types.MappingProxyType({})
 
     def cycle_length(self, kwargs: Mapping[str, Any]) -> int:
         """Updates per cycle for a transformation built with ``kwargs``."""
@@ -118,6 +122,14 @@ def sam(
 
 
 _LOCAL = dict(num_inner_steps=3, coupling=0.5, sgld_learning_rate=0.1, noise=1e-3)
+# The automatic coupling of the local-entropy optimizers, starting from the example's γ.
+_AUTO_COUPLING = types.MappingProxyType(
+    {
+        "auto_coupling": types.MappingProxyType(
+            {"coupling": auto_coupling.auto_coupling(initial=_LOCAL["coupling"])}
+        )
+    }
+)
 _REPLICAS = "axis_name"
 
 _ENTRIES = (
@@ -144,6 +156,7 @@ _ENTRIES = (
         seed_argument="key",
         example_kwargs=types.MappingProxyType({"learning_rate": 0.5, **_LOCAL}),
         description="Entropy-SGD: SGLD inner loop, SGD outer step on x − μ",
+        variants=_AUTO_COUPLING,
     ),
     OptimizerEntry(
         "entropy_adam",
@@ -156,6 +169,7 @@ _ENTRIES = (
         seed_argument="key",
         example_kwargs=types.MappingProxyType({"learning_rate": 0.05, **_LOCAL}),
         description="Entropy-Adam: Adam on the local-entropy gradient",
+        variants=_AUTO_COUPLING,
     ),
     OptimizerEntry(
         "hj",
@@ -169,6 +183,7 @@ _ENTRIES = (
             {"learning_rate": 0.5, "num_inner_steps": 3, "coupling": 0.5}
         ),
         description="non-viscous Hamilton–Jacobi descent (stochastic proximal point)",
+        variants=_AUTO_COUPLING,
     ),
     OptimizerEntry(
         "heat",
@@ -195,6 +210,7 @@ _ENTRIES = (
         seed_argument="key",
         example_kwargs=types.MappingProxyType({"outer": optax.sgd(0.5), **_LOCAL}),
         description="local-entropy descent with any optax inner and outer transformations",
+        variants=_AUTO_COUPLING,
     ),
     OptimizerEntry(
         "elastic_sgd",
@@ -220,6 +236,7 @@ _ENTRIES = (
             {"learning_rate": 0.5, "elastic_coupling": 0.5, **_LOCAL}
         ),
         description="Parle: Entropy-SGD replicas coupled elastically once per outer step",
+        variants=_AUTO_COUPLING,
     ),
     OptimizerEntry(
         "rsgd",

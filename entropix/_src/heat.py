@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import common, loop, validation
+from entropix._src import auto_coupling, common, loop, validation
 
 
 def heat_rule(
@@ -105,6 +105,12 @@ def heat(
       equations for optimizing deep neural networks*, 2017, §6.1.3; thesis eq. (4.43).
     """
     num_inner_steps = validation.check_count("num_inner_steps", num_inner_steps)
+    auto_coupling.reject_auto(
+        coupling,
+        "HEAT's `coupling` is the inverse variance of its Gaussian perturbations, not a "
+        "local-entropy coupling; pass a number > 0 or a schedule.",
+    )
+    validation.check_scalar_or_schedule("coupling", coupling)
     validation.check_schedule("coupling", coupling, validation.check_positive)
     validation.check_non_negative("weight_decay", weight_decay)
     rule = heat_rule(

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import common, loop, validation
+from entropix._src import auto_coupling, common, loop, validation
 from entropix._src.common import add_scaled_noise, add_weight_decay, cast_like, schedule_value
 
 Params = Any
@@ -51,14 +51,23 @@ def sgld_rule(
     weight_decay: float | jax.Array,
     scale_outer_gradient: bool,
 ) -> loop.InnerRule:
-    """The SGLD inner rule of Entropy-SGD (ICLR'17 Alg. 1, lines 3–6) and its outer gradient."""
+    """The SGLD inner rule of Entropy-SGD (ICLR'17 Alg. 1, lines 3–6) and its outer gradient.
+
+    ``step`` and ``outer_gradient`` take γ from ``current_coupling`` when the two-loop driver
+    passes one (an automatic coupling), else from ``coupling`` at the outer-step count.
+    """
     inner = base.with_extra_args_support(inner)
+
+    def coupling_at(outer_count, current_coupling):
+        if current_coupling is None:
+            return schedule_value(coupling, outer_count)
+        return current_coupling
 
     def reset(anchor):
         return anchor, inner.init(anchor)
 
     def step(grads, walker, anchor, average, inner_state, key, outer_count, **extra_args):
-        gamma = schedule_value(coupling, outer_count)
+        gamma = coupling_at(outer_count, extra_args.pop("current_coupling", None))
         step_size = schedule_value(sgld_learning_rate, outer_count)
         alpha = schedule_value(average_weight, outer_count)
         grads = add_weight_decay(grads, walker, weight_decay)
@@ -80,10 +89,10 @@ def sgld_rule(
         del key, outer_count
         return anchor
 
-    def outer_gradient(anchor, average, outer_count):
+    def outer_gradient(anchor, average, outer_count, current_coupling=None):
         if scale_outer_gradient:
             return jax.tree.map(jnp.subtract, anchor, average)
-        gamma = schedule_value(coupling, outer_count)
+        gamma = coupling_at(outer_count, current_coupling)
         return jax.tree.map(lambda x, m: cast_like(gamma, x) * (x - m), anchor, average)
 
     return loop.InnerRule(reset, step, place_walker, outer_gradient)
@@ -91,7 +100,7 @@ def sgld_rule(
 
 def local_entropy_rule(
     *,
-    coupling: base.ScalarOrSchedule,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling,
     sgld_learning_rate: base.ScalarOrSchedule,
     noise: base.ScalarOrSchedule,
     noise_distribution: str,
@@ -101,8 +110,11 @@ def local_entropy_rule(
     scale_outer_gradient: bool,
 ) -> loop.InnerRule:
     """The validated SGLD rule of every local-entropy optimizer (schedules checked at several
-    counts), shared by :func:`local_entropy` and :func:`entropix.parle`."""
-    validation.check_schedule("coupling", coupling, validation.check_non_negative)
+    counts), shared by :func:`local_entropy` and :func:`entropix.parle`. An automatic
+    ``coupling`` (``"auto"`` or :func:`entropix.auto_coupling`) attaches its controller."""
+    controller = auto_coupling.controller_for(coupling)
+    if controller is None:
+        validation.check_schedule("coupling", coupling, validation.check_non_negative)
     validation.check_schedule("sgld_learning_rate", sgld_learning_rate, validation.check_positive)
     validation.check_schedule("noise", noise, validation.check_non_negative)
     validation.check_schedule("average_weight", average_weight, _check_average_weight)
@@ -110,16 +122,20 @@ def local_entropy_rule(
     validation.check_non_negative("weight_decay", weight_decay)
     if inner is not None:
         validation.check_transformation("inner", inner)
-    return sgld_rule(
+    inner = optax.identity() if inner is None else inner
+    if controller is not None:  # it reads the norms of the inner directions
+        inner = optax.chain(inner, controller.tracker)
+    rule = sgld_rule(
         coupling=coupling,
         sgld_learning_rate=sgld_learning_rate,
         noise=noise,
         noise_distribution=noise_distribution,
         average_weight=average_weight,
-        inner=optax.identity() if inner is None else inner,
+        inner=inner,
         weight_decay=weight_decay,
         scale_outer_gradient=scale_outer_gradient,
     )
+    return rule._replace(coupling_controller=controller)
 
 
 def _check_average_weight(name, value):
@@ -130,7 +146,7 @@ def local_entropy(
     outer: base.GradientTransformation,
     *,
     num_inner_steps: int = 20,
-    coupling: base.ScalarOrSchedule = 0.03,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling = 0.03,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
     noise_distribution: str = "rademacher",
@@ -197,7 +213,8 @@ def local_entropy(
         for Entropy-SGD, ``optax.adam(...)`` for Entropy-Adam). Its schedules count outer steps.
       num_inner_steps: ``L ≥ 1``, SGLD steps (gradient evaluations) per outer step; static.
       coupling: ``γ ≥ 0``, coupling strength (scalar or schedule of the outer-step count, e.g.
-        :func:`entropix.exponential_scoping`).
+        :func:`entropix.exponential_scoping`), or ``"auto"`` / :func:`entropix.auto_coupling`
+        to adapt it online to a target fraction of the gradient norm.
       sgld_learning_rate: ``η' > 0``, inner step size.
       noise: ``ε ≥ 0``, thermal noise; ``0`` skips noise generation entirely.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
@@ -247,7 +264,7 @@ def entropy_sgd(
     learning_rate: base.ScalarOrSchedule = 1.0,
     *,
     num_inner_steps: int = 20,
-    coupling: base.ScalarOrSchedule = 0.03,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling = 0.03,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
     noise_distribution: str = "rademacher",
@@ -288,7 +305,8 @@ def entropy_sgd(
     Args:
       learning_rate: outer step size ``η`` (scalar or schedule of the outer-step count).
       num_inner_steps: ``L``, SGLD steps per outer step.
-      coupling: ``γ``, coupling strength (scalar or schedule of the outer-step count).
+      coupling: ``γ``, coupling strength (scalar or schedule of the outer-step count), or
+        ``"auto"`` / :func:`entropix.auto_coupling` to adapt it online.
       sgld_learning_rate: ``η'``, inner step size.
       noise: ``ε``, Langevin noise (temperature ``ε²/2``); 0 disables it.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
@@ -343,7 +361,7 @@ def entropy_adam(
     b2: float = 0.999,
     eps: float = 1e-8,
     num_inner_steps: int = 5,
-    coupling: base.ScalarOrSchedule = 0.01,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling = 0.01,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 1e-4,
     noise_distribution: str = "rademacher",
@@ -377,7 +395,8 @@ def entropy_adam(
       b2: Adam's second-moment decay.
       eps: Adam's denominator offset.
       num_inner_steps: ``L``, SGLD steps per outer step.
-      coupling: ``γ``, coupling strength (scalar or schedule).
+      coupling: ``γ``, coupling strength (scalar or schedule), or ``"auto"`` /
+        :func:`entropix.auto_coupling` to adapt it online.
       sgld_learning_rate: ``η'``, inner step size (not stated in the paper; 0.1 as elsewhere).
       noise: ``ε``, Langevin noise; 0 disables it.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
@@ -426,7 +445,7 @@ def hj(
     learning_rate: base.ScalarOrSchedule = 1.0,
     *,
     num_inner_steps: int = 5,
-    coupling: base.ScalarOrSchedule = 0.03,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling = 0.03,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     momentum: float = 0.0,
     nesterov: bool = False,
@@ -469,7 +488,8 @@ def hj(
     Args:
       learning_rate: outer step size ``η`` (1 = proximal point with the scaled outer step).
       num_inner_steps: ``L``, inner gradient steps per outer step.
-      coupling: ``γ`` (scalar or schedule); the proximal term is ``(γ/2)‖y − x‖²``.
+      coupling: ``γ`` (scalar or schedule, or ``"auto"`` / :func:`entropix.auto_coupling`);
+        the proximal term is ``(γ/2)‖y − x‖²``.
       sgld_learning_rate: ``η'``, inner step size.
       momentum: outer momentum.
       nesterov: Nesterov form of the outer momentum.

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import common, validation
+from entropix._src import auto_coupling, common, validation
 
 Params = Any
 
@@ -45,6 +45,8 @@ class LocalEntropyState(NamedTuple):
       inner_state: state of the inner transformation (e.g. its momentum), reset every outer step.
       outer_state: state of the outer optax transformation.
       key: PRNG key; the noise of inner step ``k`` is drawn from ``fold_in(key, k)``.
+      coupling_state: an :class:`entropix.AutoCouplingState` holding the current coupling γ
+        when it is automatic (:func:`entropix.auto_coupling`); an empty state otherwise.
     """
 
     inner_count: jax.Array
@@ -55,6 +57,7 @@ class LocalEntropyState(NamedTuple):
     inner_state: base.OptState
     outer_state: base.OptState
     key: jax.Array
+    coupling_state: base.OptState = optax.EmptyState()
 
 
 class HeatState(NamedTuple):
@@ -82,7 +85,8 @@ class HeatState(NamedTuple):
 
 
 TWO_LOOP_STATES = (LocalEntropyState, HeatState)
-# The two state types differ only in the name of the running average, field 4.
+# The two state types differ in the name of the running average, field 4, and in the
+# trailing coupling_state of LocalEntropyState.
 _AVERAGE = 4
 
 
@@ -102,6 +106,10 @@ class InnerRule(NamedTuple):
         optax transformation.
       state_type: :class:`LocalEntropyState` (the average is a walker average) or
         :class:`HeatState` (a gradient average).
+      coupling_controller: for an automatic coupling, the controller that keeps γ in the
+        state's ``coupling_state`` and updates it from the anchor, the average and the inner
+        state at the end of every outer step; ``step`` and ``outer_gradient`` then receive the
+        current γ as the keyword ``current_coupling``. ``None`` for a fixed coupling.
     """
 
     reset: Callable[[Params], tuple[Params, base.OptState]]
@@ -109,6 +117,7 @@ class InnerRule(NamedTuple):
     place_walker: Callable[[Params, jax.Array, jax.Array], Params]
     outer_gradient: Callable[[Params, Params, jax.Array], Params]
     state_type: type = LocalEntropyState
+    coupling_controller: auto_coupling.CouplingController | None = None
 
 
 class GradFn(Protocol):
@@ -162,6 +171,20 @@ def two_loop(
     base_key = common.as_key(key)
     outer = base.with_extra_args_support(outer)
     state_type = rule.state_type
+    controller = rule.coupling_controller
+    if controller is not None and state_type is not LocalEntropyState:
+        raise TypeError(
+            f"An automatic coupling needs a rule with LocalEntropyState, got {state_type.__name__}."
+        )
+
+    def coupling_state_of(state):
+        return state.coupling_state if controller is not None else None
+
+    def coupling_args(coupling_state):
+        """The current γ for the rule's step and outer gradient; none for a fixed coupling."""
+        if controller is None:
+            return {}
+        return {"current_coupling": controller.coupling(coupling_state)}
 
     def to_accumulator(leaf):
         leaf = common.fresh_copy(leaf)
@@ -172,7 +195,7 @@ def two_loop(
         anchor_floats = jax.tree.map(to_accumulator, common.float_leaves(params))
         anchor = common.merge_float_leaves(anchor_floats, anchor)
         average, inner_state = rule.reset(anchor_floats)
-        return state_type(
+        state = state_type(
             jnp.zeros([], jnp.int32),
             jnp.zeros([], jnp.int32),
             jnp.asarray(num_inner_steps, jnp.int32),
@@ -184,13 +207,23 @@ def two_loop(
             # A copy: the factory's key must survive the donation of any state built from it.
             jnp.array(base_key, copy=True),
         )
+        if controller is not None:
+            state = state._replace(coupling_state=controller.init())
+        return state
 
     def as_walker(tree, like):
         # The walker lives in the parameters' dtypes whatever the accumulators' dtype.
         return jax.tree.map(lambda w, p: w.astype(p.dtype), tree, like)
 
     def finish_outer_step(state, anchor, average, inner_count, extra_args):
-        outer_grads = rule.outer_gradient(anchor, average, state.outer_count)
+        outer_grads = rule.outer_gradient(
+            anchor, average, state.outer_count, **coupling_args(coupling_state_of(state))
+        )
+        if controller is not None:
+            coupling_state = controller.update(
+                state.coupling_state, anchor, average, state.inner_state, state.outer_count
+            )
+            state = state._replace(coupling_state=coupling_state)
         outer_updates, outer_state = outer.update(
             outer_grads, state.outer_state, anchor, **extra_args
         )
@@ -238,6 +271,7 @@ def two_loop(
             state.inner_state,
             common.step_key(state.key, state.inner_count, 0),
             state.outer_count,
+            **coupling_args(coupling_state_of(state)),
             **extra_args,
         )
         walker = as_walker(walker, walker_floats)
@@ -277,6 +311,7 @@ def two_loop(
                 inner_state,
                 common.step_key(state.key, state.inner_count + index, 0),
                 state.outer_count,
+                **coupling_args(coupling_state_of(state)),
                 **extra,
             )
             return as_walker(walker, walker_floats), average, inner_state

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from optax._src import base
 
-from entropix._src import common, local_entropy, loop, schedules, validation
+from entropix._src import auto_coupling, common, local_entropy, loop, schedules, validation
 
 Params = Any
 
@@ -170,6 +170,7 @@ def add_elastic_coupling(
     )
     if elastic_coupling is None:
         raise TypeError("add_elastic_coupling needs `elastic_coupling` (ρ ≥ 0).")
+    validation.check_scalar_or_schedule("elastic_coupling", elastic_coupling)
     validation.check_schedule("elastic_coupling", elastic_coupling, validation.check_non_negative)
     every = validation.check_count("every", every)
 
@@ -315,7 +316,7 @@ def parle(
     *,
     steps_per_epoch: int | None = None,
     num_inner_steps: int = 25,
-    coupling: base.ScalarOrSchedule | None = None,
+    coupling: base.ScalarOrSchedule | str | auto_coupling.AutoCoupling | None = None,
     elastic_coupling: base.ScalarOrSchedule | None = None,
     sgld_learning_rate: base.ScalarOrSchedule = 0.1,
     noise: base.ScalarOrSchedule = 0.0,
@@ -361,7 +362,9 @@ def parle(
       steps_per_epoch: ``B`` for the default scoping schedules (needed unless both couplings
         are given).
       num_inner_steps: ``L``, inner steps between communications.
-      coupling: ``γ`` of the local entropy (scalar or schedule of the outer-step count).
+      coupling: ``γ`` of the local entropy (scalar or schedule of the outer-step count), or
+        ``"auto"`` / :func:`entropix.auto_coupling` to adapt it online, one γ per replica
+        (each from its own gradients and walker).
       elastic_coupling: ``ρ`` of the elastic term (scalar or schedule of the outer-step count).
       sgld_learning_rate: ``η₀``, inner step size (not annealed).
       noise: ``ε``, Langevin noise of the inner loop (thesis Ch. 5 uses none).

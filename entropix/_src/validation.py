@@ -189,3 +189,41 @@ def check_static_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {name}={value!r}.")
     return int(value)
+
+
+def check_greater_than_one(name: str, value: Any) -> float:
+    """Returns ``value`` as a finite float ``> 1`` or raises naming ``name``."""
+    number = float(value)
+    if not number > 1 or not np.isfinite(number):
+        raise ValueError(f"`{name}` must be a finite number > 1, got {name}={value!r}.")
+    return number
+
+
+def check_ordered(low_name: str, low: float, high_name: str, high: float) -> None:
+    """Raises ``ValueError`` unless ``low <= high``, naming both arguments."""
+    if not low <= high:
+        raise ValueError(
+            f"`{low_name}` must be <= `{high_name}`, got {low_name}={low!r} and "
+            f"{high_name}={high!r}: lower {low_name} or raise {high_name}."
+        )
+
+
+def check_scalar_or_schedule(name: str, value: Any, *, also: str = "") -> None:
+    """Raises unless ``value`` is a real number, a scalar array or a schedule (a callable).
+
+    ``also`` names the other accepted values for the message (checked by the caller). A string
+    raises ``ValueError``, any other type ``TypeError``.
+    """
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return
+    if (
+        isinstance(value, (np.ndarray, np.generic, jax.Array))
+        and np.ndim(value) == 0
+        and (jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer))
+    ):
+        return
+    accepted = "a number or a schedule" + (f", or {also}" if also else "")
+    error = ValueError if isinstance(value, str) else TypeError
+    raise error(f"`{name}` must be {accepted}, got {name}={value!r}.")

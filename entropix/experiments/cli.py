@@ -211,6 +211,8 @@ def _parse(text: str, current: Any, key: str) -> Any:
     if current is None:
         return value
     kind, expected = _category(value), _category(current)
+    if value == "auto" and key.rsplit(".", 1)[-1] == "coupling" and expected != "list":
+        return value  # the automatic coupling replaces a constant or a scoping schedule
     allowed = {
         "number": ("number", "mapping"),  # a scoping schedule may replace a constant
         "mapping": ("mapping", "number"),

@@ -358,6 +358,8 @@ def validate_optimizer(entry: Mapping[str, Any], prefix: str = "optimizer") -> N
     coupling = entry.get("coupling")
     if _is_number(coupling) and not (math.isfinite(coupling) and coupling >= 0):
         raise _fail(f"{prefix}.coupling", coupling, "a number >= 0 (or a scoping schedule)")
+    if isinstance(coupling, str) and coupling != "auto":
+        raise _fail(f"{prefix}.coupling", coupling, 'a number >= 0, a scoping schedule or "auto"')
     model_kwargs = entry.get("model_kwargs")
     if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
         raise _fail(f"{prefix}.model_kwargs", model_kwargs, "a mapping of model arguments")

@@ -2,7 +2,9 @@
 
 Scoping schedules are written as mappings, e.g.
 ``coupling={"schedule": "exponential", "initial_coupling": 1e-4, "growth_rate": 1e-3}``;
-Parle's law takes ``steps_per_epoch="auto"``.
+Parle's law takes ``steps_per_epoch="auto"``. The automatic coupling of the local-entropy
+optimizers is ``coupling="auto"`` (its defaults) or ``coupling={"schedule": "auto", **kwargs}``
+with the keyword arguments of :func:`entropix.auto_coupling`.
 
 A config entry is a mapping with ``name`` plus the factory's own keyword arguments, and a few
 runner keys: ``num_replicas`` (replica methods), ``lr_drops`` / ``lr_factor`` (step decay of
@@ -74,6 +76,7 @@ SCHEDULES = {
     "bounded_exponential": entropix.bounded_exponential_scoping,
     "linear": entropix.linear_scoping,
     "parle": entropix.parle_scoping,
+    "auto": entropix.auto_coupling,
 }
 
 
@@ -91,6 +94,11 @@ def _schedule(argument: str, value: Any, steps_per_epoch: int) -> Any:
     if kind not in SCHEDULES:
         raise ValueError(
             f"unknown schedule {kind!r} for `{argument}`; valid: {', '.join(SCHEDULES)}."
+        )
+    if kind == "auto" and argument != "coupling":
+        raise ValueError(
+            f'`{argument}` cannot be {{"schedule": "auto"}}: the automatic rule adapts the '
+            "local-entropy `coupling` only; give a number or another schedule."
         )
     return SCHEDULES[kind](**kwargs)
 
