@@ -142,6 +142,13 @@ def _comparison_rows(
         "entropy_sgd": dict(
             name="entropy_sgd", label="Entropy-SGD", learning_rate=1.0, noise=1e-4, **local
         ),
+        "entropy_sgd_auto": dict(
+            name="entropy_sgd",
+            label="Entropy-SGD (auto γ)",
+            learning_rate=1.0,
+            noise=1e-4,
+            **{**local, "coupling": "auto"},
+        ),
         "entropy_adam": dict(
             name="entropy_adam",
             label="Entropy-Adam",
@@ -156,6 +163,14 @@ def _comparison_rows(
             elastic_coupling=0.1,
             **replicas,
             **local,
+        ),
+        "parle_auto": dict(
+            name="parle",
+            label="Parle (n=3, auto γ)",
+            learning_rate=1.0,
+            elastic_coupling=0.1,
+            **replicas,
+            **{**local, "coupling": "auto"},
         ),
         "parle_split": dict(
             name="parle",
@@ -206,8 +221,9 @@ def comparison_optimizers(
     Every row gets the same step decay of its learning rate (``lr_drops``, ``lr_factor``), so
     the comparison is at an equal budget *and* an equal schedule. The local-entropy rows
     (Entropy-SGD, Entropy-Adam, Parle) share ``num_inner_steps`` L, ``coupling`` γ and the
-    SGLD learning rate, which defaults to SGD's ``learning_rate``; replica rows run n = 3
-    replicas.
+    SGLD learning rate, which defaults to SGD's ``learning_rate``, except the "auto γ" rows,
+    whose coupling adapts itself (``coupling="auto"``, :func:`entropix.auto_coupling`); replica
+    rows run n = 3 replicas.
 
     Args:
       rows: row names of :data:`COMPARISON_ROWS`, in table order.
