@@ -2,15 +2,18 @@
 
 Hyper-parameter evaluation, PRNG keys, Langevin noise, weight decay, the momentum transforms of
 the inner and outer loops, the float-leaf masking that lets integer leaves ride along in a
-parameter tree, and the search for a transformation's state inside a composed optax state.
+parameter tree, the search for a transformation's state inside a composed optax state, and the
+keyword groups (and their one description) the local-entropy optimizers share.
 Every optimizer module imports these from here and from nowhere else.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -243,3 +246,95 @@ def renamed_keyword(
         stacklevel=3,
     )
     return old_value
+
+
+# --------------------------------------------------------------------------------------------
+# Keyword groups shared by the local-entropy optimizers
+# --------------------------------------------------------------------------------------------
+
+# The keyword arguments every local-entropy optimizer (Entropy-SGD, Entropy-Adam, HJ) passes
+# to :func:`entropix.local_entropy` unchanged.
+LOCAL_ENTROPY_KEYWORDS = (
+    "num_inner_steps",
+    "coupling",
+    "sgld_learning_rate",
+    "noise",
+    "noise_distribution",
+    "average_weight",
+    "weight_decay",
+    "scale_outer_gradient",
+    "key",
+    "compiled",
+    "accumulator_dtype",
+)
+
+# One description of each keyword argument the local-entropy optimizers share; their
+# docstrings name the arguments in a ``{shared: a, b, …}`` line that
+# :func:`shared_argument_docs` replaces with these descriptions.
+ARGUMENT_DOCS: dict[str, str] = {
+    "num_inner_steps": "``L ≥ 1``, SGLD steps (gradient evaluations) per outer step; static.",
+    "coupling": (
+        "``γ ≥ 0``, coupling strength (scalar or schedule of the outer-step count, e.g. "
+        ':func:`entropix.exponential_scoping`), or ``"auto"`` / :func:`entropix.auto_coupling` '
+        "to adapt it online to a target fraction of the gradient norm."
+    ),
+    "sgld_learning_rate": "``η' > 0``, inner step size.",
+    "noise": "``ε ≥ 0``, Langevin noise (temperature ``ε²/2``); ``0`` skips noise generation.",
+    "noise_distribution": (
+        '``"rademacher"`` (default: iid ±1 signs, the same mean and covariance as '
+        "``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler scheme) or "
+        '``"gaussian"`` (the papers\' ``N(0, I)``).'
+    ),
+    "average_weight": "``α ∈ (0, 1]``, weight of the newest walker sample in ``μ``.",
+    "inner_momentum": (
+        "momentum of the inner loop (its own buffer, reset every outer step). It acts on the "
+        "data gradient only; the coupling ``γ (x' − x)`` is added after it, as in the authors' "
+        "code."
+    ),
+    "inner_nesterov": "Nesterov form of the inner momentum.",
+    "weight_decay": "``λ ≥ 0``, ℓ2 penalty added to the inner gradient.",
+    "scale_outer_gradient": (
+        "outer gradient ``x − μ`` (True, the papers' practice) or ``γ (x − μ)``."
+    ),
+    "key": "PRNG seed or key of the Langevin noise.",
+    "compiled": "compiled form (one update = one outer step with ``grad_fn``).",
+    "inner_transform": (
+        "optax transformation applied to every inner gradient before the inner momentum, in "
+        "both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it instead of chaining a "
+        "transformation before the compiled form); ``None`` for none."
+    ),
+    "accumulator_dtype": (
+        "dtype of the anchor, the walker average and the optimizer states (e.g. "
+        "``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters."
+    ),
+}
+
+_SHARED_LINE = re.compile(r"^( *)\{shared: ([a-z_, ]+)\}$", re.M)
+
+
+def shared_argument_docs(function: Callable) -> Callable:
+    """Replaces each ``{shared: a, b, …}`` line of ``function``'s docstring by the
+    :data:`ARGUMENT_DOCS` entries of ``a, b, …`` (``name: description``, wrapped at the line's
+    indentation)."""
+
+    def expand(match: re.Match) -> str:
+        indent = match.group(1)
+        lines = []
+        for name in (n.strip() for n in match.group(2).split(",")):
+            lines += textwrap.wrap(
+                f"{name}: {ARGUMENT_DOCS[name]}",
+                width=100,
+                initial_indent=indent,
+                subsequent_indent=indent + "  ",
+                break_on_hyphens=False,
+            )
+        return "\n".join(lines)
+
+    function.__doc__ = _SHARED_LINE.sub(expand, function.__doc__)
+    return function
+
+
+def forwarded(arguments: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The entries ``names`` of a factory's arguments (its ``locals()``): a keyword group
+    passed on unchanged."""
+    return {name: arguments[name] for name in names}
