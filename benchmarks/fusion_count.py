@@ -7,7 +7,10 @@ HLO (``jax.jit(f).lower(...).compile().as_text()``) and counts, per inner step:
 * **kernels** — top-level instructions (loop fusions, copies, unfused elementwise ops) whose
   result holds a parameter-sized array: each is one pass over memory;
 * **reads / writes** — parameter-sized operands read and results written by those kernels
-  (one read or write = one pass over ``4 × 1024²`` bytes).
+  (one read or write = one pass over ``4 × 1024²`` bytes; a ``uint32`` noise array counts like
+  a float32 one);
+* **loop iterations** — iterations of nested while loops (JAX's PRNG runs its hash rounds in a
+  rolled loop on CPU): each iteration launches a few kernels, whatever the array size.
 
 The gradient itself (a matrix product, not counted) is the same for every method; the SGD +
 Nesterov baseline shows what the update costs in the same setting. Step form: the entry
@@ -103,12 +106,12 @@ def _passes(shape_text, elements):
 
 
 def _count(comps, name, elements, seen=()):
-    """(kernels, reads, writes) of parameter-sized arrays run by computation ``name``.
+    """(kernels, reads, writes, loop iterations) run by computation ``name``.
 
     Nested while loops count once per iteration (XLA's ``known_trip_count``); of a
     conditional's branches the cheapest counts (the common, non-outer step).
     """
-    shapes, kernels, reads, writes = {}, 0.0, 0.0, 0.0
+    shapes, kernels, reads, writes, loops = {}, 0.0, 0.0, 0.0, 0
     for line in comps[name]:
         match = _INSTRUCTION.match(line)
         if not match:
@@ -121,12 +124,14 @@ def _count(comps, name, elements, seen=()):
             sub = _count(comps, body, elements)
             n = int(trips.group(1)) if trips else 1
             kernels, reads, writes = kernels + n * sub[0], reads + n * sub[1], writes + n * sub[2]
+            loops += n * (1 + sub[3])
             continue
         if op == "conditional":
             branches = re.search(r"branch_computations=\{([^}]*)\}", rest)
             names = [b.strip().lstrip("%") for b in branches.group(1).split(",")]
             sub = min((_count(comps, b, elements) for b in names), key=lambda c: c[0])
             kernels, reads, writes = kernels + sub[0], reads + sub[1], writes + sub[2]
+            loops += sub[3]
             continue
         if op in _SKIP:
             continue
@@ -137,7 +142,7 @@ def _count(comps, name, elements, seen=()):
         kernels += 1
         writes += written
         reads += sum(_passes(shapes[o], elements) for o in operands if o in shapes)
-    return kernels, reads, writes
+    return kernels, reads, writes, loops
 
 
 def step_form_counts(opt, replicas=None):
@@ -226,12 +231,12 @@ def main(argv=None):
         f"Parameter-sized passes per inner step (w: {SIZE}×{SIZE} float32; JAX {jax.__version__}, "
         f"{jax.devices()[0].platform})\n"
     )
-    print("| optimizer | form | kernels | reads | writes | reads + writes |")
-    print("|---|---|---:|---:|---:|---:|")
-    for label, form, (kernels, reads, writes) in rows():
+    print("| optimizer | form | kernels | reads | writes | reads + writes | loop iterations |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, form, (kernels, reads, writes, loops) in rows():
         print(
             f"| {label} | {form} | {kernels:g} | {reads:.3g} | {writes:.3g} "
-            f"| {reads + writes:.3g} |"
+            f"| {reads + writes:.3g} | {loops} |"
         )
 
 
