@@ -7,7 +7,8 @@ and minibatches, per gradient evaluation:
   784-1024-1024-10 and on ``entropix.models.mnistfc`` (BatchNorm + dropout);
 * **scaling** — Entropy-SGD (default ±1 noise) in both forms for MLPs of ~10⁴ to ~10⁷
   parameters and ``L ∈ {1, 5, 20, 50}``;
-* **replicas** — Parle (compiled, vmapped) for ``n ∈ {1, 2, 4, 8}`` replicas.
+* **replicas** — Parle (compiled, vmapped) for ``n ∈ {1, 2, 4, 8}`` replicas of the MLP
+  784-128-10 (~10⁵ parameters, so that 8 replicas time quickly).
 
 Every timed call runs at least 20 gradient evaluations inside one jitted function (a
 ``lax.scan`` of train steps for SGD and the step form — ``update`` once per gradient — and a
@@ -260,7 +261,7 @@ def _build(tables, quick):
                 )
                 add("scaling", row, "step", size, step, mlp_loss, params, batches, "steps", None, 1)
     if "replicas" in tables:
-        widths = sizes[methods_model]
+        widths = sizes["1e5"]
         params, batches = mlp(widths), data(50, widths[0])
         add("replicas", "SGD", "sgd", "one", sgd, mlp_loss, params, batches, "steps", None, 1)
         rep = dict(num_inner_steps=20, coupling=0.03, elastic_coupling=1.0, compiled=True)
@@ -420,8 +421,8 @@ def _tables(keys, results, labels, quick):
         ]
     if "replicas" in tables:
         lines += [
-            f"**Parle, compiled, L = 20, vmapped on one device** ({versions}; per gradient of "
-            "every replica)",
+            f"**Parle, compiled, L = 20, vmapped on one device, MLP 784-128-10** ({versions}; "
+            "per gradient of every replica)",
             "",
             "| n | Parle × SGD (one model) | vmapped SGD × SGD (one model) | Parle × vmapped SGD |",
             "|---|---|---|---|",
