@@ -2,6 +2,7 @@
 
 import chex
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -52,6 +53,18 @@ def batch(batches, k):
     return batches[0][k], batches[1][k]
 
 
+def reference_normal(key, leaf_index, shape):
+    """N(0, 1) as entropix draws it: JAX's Threefry-2x32 of the counters (coordinate, leaf),
+    top 24 bits of the first word as the midpoint grid u, then Φ⁻¹(u) = √2 erf⁻¹(2u − 1)."""
+    size = int(np.prod(shape))
+    counters = jnp.concatenate(
+        [jnp.arange(size, dtype=jnp.uint32), jnp.full(size, leaf_index, jnp.uint32)]
+    )
+    word = jax.extend.random.threefry_2x32(key, counters)[:size] >> 8
+    centered = word.astype(jnp.float32) * 2.0**-23 - (1.0 - 2.0**-24)
+    return (np.sqrt(2.0) * jax.lax.erf_inv(centered)).reshape(shape)
+
+
 def reference_entropy_sgd(
     params,
     batches,
@@ -85,10 +98,8 @@ def reference_entropy_sgd(
             d = tmap(lambda d, w, a: d + coupling * (w - a), d, walker, x)
             leaves, treedef = jax.tree.flatten(walker)
             step_key = jax.random.fold_in(jax.random.fold_in(key, k), 0)
-            keys = jax.random.split(step_key, len(leaves))
             noises = jax.tree.unflatten(
-                treedef,
-                [jax.random.normal(kk, w.shape) for kk, w in zip(keys, leaves, strict=True)],
+                treedef, [reference_normal(step_key, i, w.shape) for i, w in enumerate(leaves)]
             )
             walker = tmap(
                 lambda w, d, n: (

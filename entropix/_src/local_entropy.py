@@ -21,8 +21,10 @@ is a coupling strength (thesis γ is its inverse, see :func:`entropix.coupling_f
 the SGLD temperature is ``ε²/2``; ``average_weight``
 α is the weight of the *newest* sample (thesis α is ``1 − α``). The noise ``ξ`` is iid with mean
 0 and variance 1 per coordinate: ±1 signs by default (the Euler scheme's weak order and
-Langevin limit only depend on these two moments, and drawing them is ~20× cheaper on CPU than
-``N(0, I)``), or the papers' ``N(0, I)`` with ``noise_distribution="gaussian"``.
+Langevin limit only depend on these two moments, and they take one random bit per coordinate
+where ``N(0, I)`` takes a 32-bit hash and an inverse-CDF transform), or the papers' ``N(0, I)``
+with ``noise_distribution="gaussian"``. Both are generated inside the elementwise pass that adds
+them to the walker.
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ def local_entropy(
       noise: ``ε ≥ 0``, thermal noise; ``0`` skips noise generation entirely.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
         covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — at a twentieth of the cost on CPU) or ``"gaussian"`` (the papers' ``N(0, I)``).
+        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
+        (the papers' ``N(0, I)``).
       average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
         iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
       inner: optax transformation applied to every inner data gradient before the coupling
@@ -311,7 +314,8 @@ def entropy_sgd(
       noise: ``ε``, Langevin noise (temperature ``ε²/2``); 0 disables it.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
         covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — at a twentieth of the cost on CPU) or ``"gaussian"`` (the papers' ``N(0, I)``).
+        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
+        (the papers' ``N(0, I)``).
       average_weight: ``α``, weight of the newest walker sample in ``μ``.
       momentum: outer momentum (0 for none).
       nesterov: Nesterov form of the outer momentum.
@@ -401,7 +405,8 @@ def entropy_adam(
       noise: ``ε``, Langevin noise; 0 disables it.
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
         covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — at a twentieth of the cost on CPU) or ``"gaussian"`` (the papers' ``N(0, I)``).
+        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
+        (the papers' ``N(0, I)``).
       average_weight: ``α``, weight of the newest walker sample.
       inner_momentum: momentum of the inner loop (0 for plain SGLD).
       inner_nesterov: Nesterov form of the inner momentum.

@@ -370,7 +370,8 @@ def parle(
       noise: ``ε``, Langevin noise of the inner loop (thesis Ch. 5 uses none).
       noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
         covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — at a twentieth of the cost on CPU) or ``"gaussian"`` (the papers' ``N(0, I)``).
+        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
+        (the papers' ``N(0, I)``).
       average_weight: ``α``, weight of the newest inner sample (thesis α = 0.25 ↔ 0.75).
       momentum: momentum of the replica update.
       nesterov: Nesterov form of the replica momentum.
