@@ -11,9 +11,10 @@ effective epochs) and the same step decay of its learning rate (×0.2 at 75% of 
 Local-entropy methods use L = 5, γ = 0.1 and SGD's learning rate in the SGLD loop, outer
 learning rate 1 on ``x − μ``; the "auto γ" rows replace the fixed γ by the automatic coupling
 (``coupling="auto"``: the package's defaults, the same in every study); replica methods run
-n = 3 replicas vmapped on one device and are evaluated at the replica mean. Entropy-Adam's learning rate was tuned briefly on MNIST-1D
-({2e-3, 5e-3, 1e-2, 2e-2, 5e-2}, 20 epochs) and on one epoch of the Fashion-MNIST MLP
-(3e-3 better than 1e-2); nothing else was tuned per study.
+n = 3 replicas vmapped on one device and are evaluated at the replica mean. Entropy-Adam's
+learning rate was tuned briefly on MNIST-1D ({2e-3, 5e-3, 1e-2, 2e-2, 5e-2}, 20 epochs) and
+on one epoch of the Fashion-MNIST MLP (3e-3 better than 1e-2); nothing else was tuned per
+study.
 
 Expected: the tables of the "Generalization study" section of ``benchmarks/README.md`` (test
 error ≈ 32–38% on MNIST-1D with the MLP, ≈ 10–12% on Fashion-MNIST); the budgets are sized
@@ -48,51 +49,45 @@ FASHION_RATES = dict(learning_rate=0.02, adam_learning_rate=1e-3, entropy_adam_l
 # Budgets of the Fashion-MNIST studies are sized from timings on 2 idle CPU cores, per seed and
 # effective epoch: the mnistfc-sized MLP on 60,000 examples ≈ 7 s (SGD, Adam, SAM), 10 s
 # (Entropy-SGD/Adam), 24 s (three replicas); small-LeNet on 12,000 examples ≈ 9–27 s.
+MNIST1D = dict(dataset="mnist1d", batch_size=100, rows=EVERY_ROW, rates=MNIST1D_RATES)
+FASHION = dict(
+    dataset="fashion_mnist", seeds=(0, 1, 2), rows=CORE_ROWS, rates=FASHION_RATES, evaluations=6
+)
+MLP_DOC = "MLP 40-100-100-10, ReLU, no BN/dropout (15,210 parameters)"
+
+
+def _spectrum(examples, order, probes):
+    return dict(spectrum_examples=examples, spectrum_order=order, spectrum_probes=probes)
+
+
 STUDIES = {
     "quick": dict(
-        dataset="mnist1d",
+        MNIST1D,
         model="mlp",
         model_kwargs={"features": (100, 100)},
-        batch_size=100,
         budget_epochs=20.0,
         seeds=(0, 1),
-        rows=EVERY_ROW,
-        rates=MNIST1D_RATES,
         study=dict(
-            title="MNIST-1D, MLP 40-100-100-10 (quick)",
-            model_doc="MLP 40-100-100-10, ReLU, no BN/dropout (15,210 parameters)",
-            spectrum_examples=1000,
-            spectrum_order=30,
-            spectrum_probes=2,
+            title="MNIST-1D, MLP 40-100-100-10 (quick)", model_doc=MLP_DOC, **_spectrum(1000, 30, 2)
         ),
     ),
     "mnist1d_mlp": dict(
-        dataset="mnist1d",
+        MNIST1D,
         model="mlp",
         model_kwargs={"features": (100, 100)},
-        batch_size=100,
         budget_epochs=60.0,
         seeds=(0, 1, 2),
-        rows=EVERY_ROW,
-        rates=MNIST1D_RATES,
         # All 4,000 examples: the Hessian rank bound 4000·9 exceeds the 15,210 parameters.
         study=dict(
-            title="MNIST-1D, MLP 40-100-100-10",
-            model_doc="MLP 40-100-100-10, ReLU, no BN/dropout (15,210 parameters)",
-            spectrum_examples=4000,
-            spectrum_order=40,
-            spectrum_probes=4,
+            title="MNIST-1D, MLP 40-100-100-10", model_doc=MLP_DOC, **_spectrum(4000, 40, 4)
         ),
     ),
     "mnist1d_cnn": dict(
-        dataset="mnist1d",
+        MNIST1D,
         model="mnist1d-cnn",
         model_kwargs={},
-        batch_size=100,
         budget_epochs=60.0,
         seeds=(0, 1, 2),
-        rows=EVERY_ROW,
-        rates=MNIST1D_RATES,
         # 5,210 parameters: 1,000 examples already bound the Hessian rank above that.
         study=dict(
             title="MNIST-1D, small CNN",
@@ -100,51 +95,37 @@ STUDIES = {
                 "MNIST-1D CNN of Greydanus (2020): conv1d 25 (k5, s2) → 25 (k3, s2) → 25 "
                 "(k3, s2) → 10, ReLU (5,210 parameters)"
             ),
-            spectrum_examples=1000,
-            spectrum_order=40,
-            spectrum_probes=4,
+            **_spectrum(1000, 40, 4),
         ),
     ),
     "fashion_mlp": dict(
-        dataset="fashion_mnist",
+        FASHION,
         model="mlp",
         model_kwargs={"features": (1024, 1024)},
         batch_size=128,
         budget_epochs=3.0,
-        seeds=(0, 1, 2),
-        rows=CORE_ROWS,
-        rates=FASHION_RATES,
-        evaluations=6,
         study=dict(
             title="Fashion-MNIST, MLP 784-1024-1024-10",
             model_doc=(
                 "MLP 784-1024-1024-10 (mnistfc's size, without its BN and dropout; "
                 "1,863,690 parameters)"
             ),
-            spectrum_examples=1024,
-            spectrum_order=30,
-            spectrum_probes=2,
+            **_spectrum(1024, 30, 2),
         ),
     ),
     "fashion_lenet": dict(
-        dataset="fashion_mnist",
+        FASHION,
         model="small-lenet",
         model_kwargs={},
         batch_size=64,
         budget_epochs=2.0,
-        seeds=(0, 1, 2),
-        rows=CORE_ROWS,
-        rates=FASHION_RATES,
-        evaluations=6,
         max_train_examples=12_000,
         study=dict(
             title="Fashion-MNIST, small-LeNet",
             model_doc=(
                 "small-LeNet conv 10 → conv 20 → 128 → 10, no BN/dropout (47,658 parameters)"
             ),
-            spectrum_examples=256,
-            spectrum_order=20,
-            spectrum_probes=2,
+            **_spectrum(256, 20, 2),
         ),
     ),
 }
