@@ -126,6 +126,12 @@ def _count(comps, name, elements, seen=()):
             kernels, reads, writes = kernels + n * sub[0], reads + n * sub[1], writes + n * sub[2]
             loops += n * (1 + sub[3])
             continue
+        if op == "call":
+            callee = re.search(r"to_apply=%([\w.\-]+)", rest).group(1)
+            sub = _count(comps, callee, elements)
+            kernels, reads, writes = kernels + sub[0], reads + sub[1], writes + sub[2]
+            loops += sub[3]
+            continue
         if op == "conditional":
             branches = re.search(r"branch_computations=\{([^}]*)\}", rest)
             names = [b.strip().lstrip("%") for b in branches.group(1).split(",")]
