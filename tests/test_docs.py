@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import pathlib
 import re
 
@@ -49,6 +50,49 @@ def test_api_reference_documents_every_public_name():
         documented = set(re.findall(r"^\.\. auto(?:class|function|data):: (\S+)$", page, re.M))
         module = importlib.import_module(module_name)
         assert documented == {f"{module_name}.{name}" for name in module.__all__}, module_name
+
+
+# The docstring sections of every public name, in this order (optax's, with the classes'
+# Attributes first): a reader finds the arguments, then what comes back, then how to use it.
+SECTION_ORDER = ("Attributes", "Args", "Returns", "Yields", "Raises", "Examples", "References")
+SECTION = re.compile(rf"^({'|'.join(SECTION_ORDER)}):\s*$", re.M)
+
+
+def docstring_sections(doc: str) -> list[str]:
+    """The top-level Google-style section headers of a docstring, in order."""
+    return SECTION.findall(inspect.cleandoc(doc))
+
+
+def test_docstring_sections_come_in_one_order():
+    assert docstring_sections("S.\n\n  Args:\n    a: x.\n\n  Examples:\n    >>> 1\n") == [
+        "Args",
+        "Examples",
+    ]
+    misordered = []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            found = docstring_sections(getattr(module, name).__doc__ or "")
+            if found != sorted(found, key=SECTION_ORDER.index) or len(set(found)) != len(found):
+                misordered.append(f"{module_name}.{name}: {found}")
+    assert not misordered, (
+        "sections not in the order " + ", ".join(SECTION_ORDER) + ":\n" + ("\n".join(misordered))
+    )
+
+
+def test_shared_arguments_are_described_once_and_expanded():
+    import entropix
+    from entropix._src import common
+
+    args = {}
+    for name in ("local_entropy", "entropy_sgd", "entropy_adam", "hj", "parle"):
+        doc = inspect.getdoc(getattr(entropix, name))
+        assert "{shared" not in doc, name
+        args[name] = doc[doc.index("Args:") : doc.index("Returns:")]
+    described = "noise_distribution: " + common.ARGUMENT_DOCS["noise_distribution"][:60]
+    for name in ("local_entropy", "entropy_sgd", "entropy_adam", "parle"):
+        assert described in args[name].replace("\n    ", " "), name
+    assert "accumulator_dtype: dtype of the anchor" in args["hj"]
 
 
 def test_api_pages_use_the_right_directive():

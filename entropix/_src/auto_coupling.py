@@ -153,21 +153,6 @@ def auto_coupling(
     current γ is in the optimizer state: read it with :func:`entropix.current_coupling`. The
     documentation's conventions page (section "Automatic coupling") says when to use it.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp, optax, entropix
-      >>> coupling = entropix.auto_coupling(
-      ...     initial=1.0, target_ratio=0.5, growth=0.0, smoothing=1.0, max_factor=10.0,
-      ...     max_coupling=10.0)
-      >>> opt = entropix.hj(num_inner_steps=1, sgld_learning_rate=0.1, coupling=coupling)
-      >>> params = jnp.ones(2)
-      >>> state = opt.init(params)
-      >>> for _ in range(3):
-      ...   updates, state = opt.update(params, state, params)   # f = ‖w‖²/2, ∇f = w
-      ...   params = optax.apply_updates(params, updates)
-      >>> round(float(entropix.current_coupling(state)), 4)     # r = γ η' = 0.5 at γ = 5
-      5.0
-      >>> opt = entropix.entropy_sgd(coupling="auto")   # auto_coupling() with its defaults
-
     Args:
       initial: ``γ₀``, the coupling of the first outer step, in ``[min_coupling, max_coupling]``.
       target_ratio: ``ρ₀ > 0``, the target of ``‖γ (x − μ)‖ / ḡ`` at the first outer step.
@@ -185,6 +170,21 @@ def auto_coupling(
 
     Raises:
       ValueError: a value out of its range (the message names it and the fix).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, entropix
+      >>> coupling = entropix.auto_coupling(
+      ...     initial=1.0, target_ratio=0.5, growth=0.0, smoothing=1.0, max_factor=10.0,
+      ...     max_coupling=10.0)
+      >>> opt = entropix.hj(num_inner_steps=1, sgld_learning_rate=0.1, coupling=coupling)
+      >>> params = jnp.ones(2)
+      >>> state = opt.init(params)
+      >>> for _ in range(3):
+      ...   updates, state = opt.update(params, state, params)   # f = ‖w‖²/2, ∇f = w
+      ...   params = optax.apply_updates(params, updates)
+      >>> round(float(entropix.current_coupling(state)), 4)     # r = γ η' = 0.5 at γ = 5
+      5.0
+      >>> opt = entropix.entropy_sgd(coupling="auto")   # auto_coupling() with its defaults
 
     References:
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
@@ -312,12 +312,6 @@ def current_coupling(state: base.OptState) -> jax.Array:
     The force ratio of the last outer step is next to it:
     ``optax.tree_utils.tree_get(state, "force_ratio")``.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> opt = entropix.entropy_sgd(coupling=entropix.auto_coupling(initial=0.05))
-      >>> entropix.current_coupling(opt.init(jnp.zeros(3)))
-      Array(0.05, dtype=float32)
-
     Args:
       state: an optimizer state containing an :class:`AutoCouplingState`.
 
@@ -326,6 +320,12 @@ def current_coupling(state: base.OptState) -> jax.Array:
 
     Raises:
       ValueError: ``state`` holds no automatic coupling (the optimizer's coupling is fixed).
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> opt = entropix.entropy_sgd(coupling=entropix.auto_coupling(initial=0.05))
+      >>> entropix.current_coupling(opt.init(jnp.zeros(3)))
+      Array(0.05, dtype=float32)
     """
     found = common.find_states(state, lambda node: isinstance(node, AutoCouplingState))
     if not found:

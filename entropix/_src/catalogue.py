@@ -290,12 +290,6 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = types.MappingProxyType(
 def optimizer_entry(name: str) -> OptimizerEntry:
     """The catalogue entry called ``name``.
 
-    Examples:
-      >>> import entropix
-      >>> entry = entropix.optimizer_entry("entropy_sgd")
-      >>> entry.label, entry.cycle_length({"num_inner_steps": 5}), entry.compiled
-      ('Entropy-SGD', 5, True)
-
     Args:
       name: a catalogue name (``entropix.OPTIMIZERS`` lists them).
 
@@ -304,6 +298,12 @@ def optimizer_entry(name: str) -> OptimizerEntry:
 
     Raises:
       ValueError: unknown name (the message lists the valid ones).
+
+    Examples:
+      >>> import entropix
+      >>> entry = entropix.optimizer_entry("entropy_sgd")
+      >>> entry.label, entry.cycle_length({"num_inner_steps": 5}), entry.compiled
+      ('Entropy-SGD', 5, True)
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}.")

@@ -343,8 +343,9 @@ ARGUMENT_DOCS: dict[str, str] = {
     "noise": "``ε ≥ 0``, Langevin noise (temperature ``ε²/2``); ``0`` skips noise generation.",
     "noise_distribution": (
         '``"rademacher"`` (default: iid ±1 signs, the same mean and covariance as '
-        "``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler scheme) or "
-        '``"gaussian"`` (the papers\' ``N(0, I)``).'
+        "``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler scheme — from "
+        'one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"`` (the '
+        "papers' ``N(0, I)``)."
     ),
     "average_weight": "``α ∈ (0, 1]``, weight of the newest walker sample in ``μ``.",
     "inner_momentum": (
@@ -370,7 +371,7 @@ ARGUMENT_DOCS: dict[str, str] = {
     ),
 }
 
-_SHARED_LINE = re.compile(r"^( *)\{shared: ([a-z_, ]+)\}$", re.M)
+_SHARED_LINE = re.compile(r"^( *)\{shared: ([a-z_,\s]+?)\}$", re.M)
 
 
 def shared_argument_docs(function: Callable) -> Callable:
@@ -382,13 +383,16 @@ def shared_argument_docs(function: Callable) -> Callable:
         indent = match.group(1)
         lines = []
         for name in (n.strip() for n in match.group(2).split(",")):
-            lines += textwrap.wrap(
-                f"{name}: {ARGUMENT_DOCS[name]}",
+            # Spaces inside ``literals`` are protected so a literal is never split.
+            text = re.sub(r"``.*?``", lambda m: m.group(0).replace(" ", "\0"), ARGUMENT_DOCS[name])
+            wrapped = textwrap.wrap(
+                f"{name}: {text}",
                 width=100,
                 initial_indent=indent,
                 subsequent_indent=indent + "  ",
                 break_on_hyphens=False,
             )
+            lines += [line.replace("\0", " ") for line in wrapped]
         return "\n".join(lines)
 
     function.__doc__ = _SHARED_LINE.sub(expand, function.__doc__)

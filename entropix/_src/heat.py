@@ -78,11 +78,6 @@ def heat(
     :func:`entropix.anchor_params`. The compiled form works as in :func:`local_entropy`.
     Thesis settings: ``L = 20``, ``η = 0.1`` divided by 5 every 3 epochs, Nesterov momentum.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> opt = entropix.heat(0.1, num_inner_steps=4, coupling=100.0)
-      >>> state = opt.init({"w": jnp.zeros(3)})
-
     Args:
       learning_rate: outer step size (scalar or schedule of the outer-step count).
       num_inner_steps: ``L``, perturbations (gradient evaluations) per outer step.
@@ -99,6 +94,11 @@ def heat(
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a :class:`entropix.HeatState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> opt = entropix.heat(0.1, num_inner_steps=4, coupling=100.0)
+      >>> state = opt.init({"w": jnp.zeros(3)})
 
     References:
       Chaudhari, Oberman, Osher, Soatto, Carlier, *Deep relaxation: partial differential

@@ -144,6 +144,7 @@ def _check_average_weight(name, value):
     validation.check_unit_interval(name, value, allow_zero=False)
 
 
+@common.shared_argument_docs
 def local_entropy(
     outer: base.GradientTransformation,
     *,
@@ -196,6 +197,21 @@ def local_entropy(
     gives the same anchor as the step form chained after the clipping. Integer leaves of the
     parameters pass through unchanged.
 
+    Args:
+      outer: optax transformation of the outer step (e.g. ``optax.sgd(1.0, 0.9, nesterov=True)``
+        for Entropy-SGD, ``optax.adam(...)`` for Entropy-Adam). Its schedules count outer steps.
+      {shared: num_inner_steps, coupling, sgld_learning_rate, noise, noise_distribution}
+      average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
+        iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
+      inner: optax transformation applied to every inner data gradient before the coupling
+        is added (e.g. ``optax.trace(0.9, nesterov=True)``, gradient clipping); its state is
+        reset every outer step; ``None`` for plain SGLD.
+      {shared: weight_decay, scale_outer_gradient, key, compiled, accumulator_dtype}
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a
+      :class:`entropix.LocalEntropyState`.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> loss = lambda w: jnp.sum((w - 1.0) ** 2)
@@ -209,35 +225,6 @@ def local_entropy(
       ...   params = optax.apply_updates(params, updates)
       >>> entropix.anchor_params(state).round(3)
       Array([1., 1.], dtype=float32)
-
-    Args:
-      outer: optax transformation of the outer step (e.g. ``optax.sgd(1.0, 0.9, nesterov=True)``
-        for Entropy-SGD, ``optax.adam(...)`` for Entropy-Adam). Its schedules count outer steps.
-      num_inner_steps: ``L ≥ 1``, SGLD steps (gradient evaluations) per outer step; static.
-      coupling: ``γ ≥ 0``, coupling strength (scalar or schedule of the outer-step count, e.g.
-        :func:`entropix.exponential_scoping`), or ``"auto"`` / :func:`entropix.auto_coupling`
-        to adapt it online to a target fraction of the gradient norm.
-      sgld_learning_rate: ``η' > 0``, inner step size.
-      noise: ``ε ≥ 0``, thermal noise; ``0`` skips noise generation entirely.
-      noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
-        covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
-        (the papers' ``N(0, I)``).
-      average_weight: ``α ∈ (0, 1]``, weight of the newest sample in ``μ``; ``1`` keeps the last
-        iterate (with ``noise=0`` this is the HJ / proximal-point variant, :func:`hj`).
-      inner: optax transformation applied to every inner data gradient before the coupling
-        is added (e.g. ``optax.trace(0.9, nesterov=True)``, gradient clipping); its state is
-        reset every outer step; ``None`` for plain SGLD.
-      weight_decay: ``λ ≥ 0``, ℓ2 penalty added to the inner gradient.
-      scale_outer_gradient: feed ``x − μ`` (True, the papers' practice) or ``γ (x − μ)``.
-      key: PRNG seed or key for the Langevin noise.
-      compiled: build the compiled form instead of the step form.
-      accumulator_dtype: dtype of the anchor, the walker average, the inner and outer states
-        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs`` whose state is a
-      :class:`entropix.LocalEntropyState`.
 
     References:
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
@@ -263,6 +250,7 @@ def local_entropy(
     )
 
 
+@common.shared_argument_docs
 def entropy_sgd(
     learning_rate: base.ScalarOrSchedule = 1.0,
     *,
@@ -296,6 +284,18 @@ def entropy_sgd(
     ``×1.001`` per outer step: ``coupling=entropix.exponential_scoping(0.03, 1e-3)``), Nesterov
     momentum 0.9 in both loops. MNIST used ``ε = 10⁻³`` and ``γ₀ = 10⁻⁴``.
 
+    Args:
+      learning_rate: outer step size ``η`` (scalar or schedule of the outer-step count).
+      {shared: num_inner_steps, coupling, sgld_learning_rate, noise, noise_distribution,
+        average_weight}
+      momentum: outer momentum (0 for none).
+      nesterov: Nesterov form of the outer momentum.
+      {shared: inner_momentum, inner_nesterov, weight_decay, scale_outer_gradient, key, compiled,
+        inner_transform, accumulator_dtype}
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> opt = entropix.entropy_sgd(num_inner_steps=5, coupling=0.1, noise=0.0)
@@ -305,59 +305,19 @@ def entropy_sgd(
       >>> updates, state = opt.update(grads, state, params)
       >>> params = optax.apply_updates(params, updates)
 
-    Args:
-      learning_rate: outer step size ``η`` (scalar or schedule of the outer-step count).
-      num_inner_steps: ``L``, SGLD steps per outer step.
-      coupling: ``γ``, coupling strength (scalar or schedule of the outer-step count), or
-        ``"auto"`` / :func:`entropix.auto_coupling` to adapt it online.
-      sgld_learning_rate: ``η'``, inner step size.
-      noise: ``ε``, Langevin noise (temperature ``ε²/2``); 0 disables it.
-      noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
-        covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
-        (the papers' ``N(0, I)``).
-      average_weight: ``α``, weight of the newest walker sample in ``μ``.
-      momentum: outer momentum (0 for none).
-      nesterov: Nesterov form of the outer momentum.
-      inner_momentum: momentum of the inner loop (its own buffer, reset every outer step). It
-        acts on the data gradient only; the coupling ``γ (x' − x)`` is added after it, as in
-        the authors' code.
-      inner_nesterov: Nesterov form of the inner momentum.
-      weight_decay: ℓ2 penalty added to the inner gradient.
-      scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
-      key: PRNG seed or key.
-      compiled: compiled form (one update = one outer step with ``grad_fn``).
-      inner_transform: optax transformation applied to every inner gradient before the
-        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
-        instead of chaining a transformation before the compiled form); ``None`` for none.
-      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
-        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
-
     References:
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017.
     """
     return local_entropy(
         common.outer_sgd(learning_rate, momentum, nesterov),
-        num_inner_steps=num_inner_steps,
-        coupling=coupling,
-        sgld_learning_rate=sgld_learning_rate,
-        noise=noise,
-        noise_distribution=noise_distribution,
-        average_weight=average_weight,
         inner=common.chain_before(
             inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
         ),
-        weight_decay=weight_decay,
-        scale_outer_gradient=scale_outer_gradient,
-        key=key,
-        compiled=compiled,
-        accumulator_dtype=accumulator_dtype,
+        **common.forwarded(locals(), common.LOCAL_ENTROPY_KEYWORDS),
     )
 
 
+@common.shared_argument_docs
 def entropy_adam(
     learning_rate: base.ScalarOrSchedule = 0.01,
     *,
@@ -388,64 +348,41 @@ def entropy_adam(
     settings: ``L = 5``, ``η = 0.01`` (halved every epoch there), ``β₁ = 0.5`` (the baseline used
     0.9), ``γ = 0.01`` fixed.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> opt = entropix.entropy_adam(1e-3, num_inner_steps=5)
-      >>> state = opt.init({"w": jnp.zeros(4)})
-
     Args:
       learning_rate: Adam step size (scalar or schedule of the outer-step count).
       b1: Adam's first-moment decay (0.5 in the paper).
       b2: Adam's second-moment decay.
       eps: Adam's denominator offset.
-      num_inner_steps: ``L``, SGLD steps per outer step.
-      coupling: ``γ``, coupling strength (scalar or schedule), or ``"auto"`` /
-        :func:`entropix.auto_coupling` to adapt it online.
+      {shared: num_inner_steps, coupling}
       sgld_learning_rate: ``η'``, inner step size (not stated in the paper; 0.1 as elsewhere).
-      noise: ``ε``, Langevin noise; 0 disables it.
-      noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
-        covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
-        (the papers' ``N(0, I)``).
-      average_weight: ``α``, weight of the newest walker sample.
+      {shared: noise, noise_distribution, average_weight}
       inner_momentum: momentum of the inner loop (0 for plain SGLD).
-      inner_nesterov: Nesterov form of the inner momentum.
-      weight_decay: ℓ2 penalty added to the inner gradient.
-      scale_outer_gradient: outer gradient ``x − μ`` (True) or ``γ (x − μ)``.
-      key: PRNG seed or key.
-      compiled: compiled form (one update = one outer step with ``grad_fn``).
-      inner_transform: optax transformation applied to every inner gradient before the
-        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
-        instead of chaining a transformation before the compiled form); ``None`` for none.
-      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
-        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
+      {shared: inner_nesterov, weight_decay, scale_outer_gradient, key, compiled, inner_transform,
+        accumulator_dtype}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
 
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> opt = entropix.entropy_adam(1e-3, num_inner_steps=5)
+      >>> state = opt.init({"w": jnp.zeros(4)})
+
     References:
       Chaudhari et al., ICLR 2017, §5.4.2; Kingma & Ba, *Adam*, ICLR 2015.
     """
+    arguments = locals()
     validation.check_schedule("learning_rate", learning_rate, validation.check_non_negative)
     return local_entropy(
         optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
-        num_inner_steps=num_inner_steps,
-        coupling=coupling,
-        sgld_learning_rate=sgld_learning_rate,
-        noise=noise,
-        noise_distribution=noise_distribution,
-        average_weight=average_weight,
         inner=common.chain_before(
             inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
         ),
-        weight_decay=weight_decay,
-        scale_outer_gradient=scale_outer_gradient,
-        key=key,
-        compiled=compiled,
-        accumulator_dtype=accumulator_dtype,
+        **common.forwarded(arguments, common.LOCAL_ENTROPY_KEYWORDS),
     )
 
 
+@common.shared_argument_docs
 def hj(
     learning_rate: base.ScalarOrSchedule = 1.0,
     *,
@@ -477,6 +414,18 @@ def hj(
     step and the outer gradient ``x − x'_L`` is ``∇`` of the Moreau envelope (divided by γ).
     Thesis defaults: ``L = 5``, no injected noise.
 
+    Args:
+      learning_rate: outer step size ``η`` (1 = proximal point with the scaled outer step).
+      {shared: num_inner_steps, coupling, sgld_learning_rate}
+      momentum: outer momentum.
+      nesterov: Nesterov form of the outer momentum.
+      {shared: inner_momentum, inner_nesterov, weight_decay}
+      scale_outer_gradient: outer gradient ``x − x'_L`` (True) or ``γ (x − x'_L)``.
+      {shared: compiled, inner_transform, accumulator_dtype}
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> opt = entropix.hj(num_inner_steps=200, coupling=1.0, sgld_learning_rate=0.1)
@@ -489,28 +438,6 @@ def hj(
       ...   params = optax.apply_updates(params, updates)
       >>> entropix.anchor_params(state).round(4)  # prox: 2 γ / (3 + γ) = 0.5
       Array([0.5], dtype=float32)
-
-    Args:
-      learning_rate: outer step size ``η`` (1 = proximal point with the scaled outer step).
-      num_inner_steps: ``L``, inner gradient steps per outer step.
-      coupling: ``γ`` (scalar or schedule, or ``"auto"`` / :func:`entropix.auto_coupling`);
-        the proximal term is ``(γ/2)‖y − x‖²``.
-      sgld_learning_rate: ``η'``, inner step size.
-      momentum: outer momentum.
-      nesterov: Nesterov form of the outer momentum.
-      inner_momentum: inner momentum (its own buffer, reset every outer step).
-      inner_nesterov: Nesterov form of the inner momentum.
-      weight_decay: ℓ2 penalty added to the inner gradient.
-      scale_outer_gradient: outer gradient ``x − x'_L`` (True) or ``γ (x − x'_L)``.
-      compiled: compiled form (one update = one outer step with ``grad_fn``).
-      inner_transform: optax transformation applied to every inner gradient before the
-        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``; use it
-        instead of chaining a transformation before the compiled form); ``None`` for none.
-      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
-        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     References:
       Chaudhari, Oberman, Osher, Soatto, Carlier, *Deep relaxation: partial differential
@@ -566,13 +493,6 @@ def sgld_chain(
     optimizers' exponential average. The local-entropy gradient estimate is
     ``coupling * (anchor − mean)``.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp, entropix
-      >>> grad_fn = lambda w, i: 2.0 * w            # f = w², minimum at 0
-      >>> out = entropix.sgld_chain(grad_fn, jnp.ones(1), num_steps=500, coupling=2.0)
-      >>> out.mean.round(2)                          # prox: γ x / (2 + γ) = 0.5
-      Array([0.5], dtype=float32)
-
     Args:
       grad_fn: ``grad_fn(params, i)``, the gradient at ``params`` on minibatch ``i``.
       anchor: the anchor ``x``.
@@ -589,6 +509,13 @@ def sgld_chain(
 
     Returns:
       An :class:`SGLDChainResult`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> grad_fn = lambda w, i: 2.0 * w            # f = w², minimum at 0
+      >>> out = entropix.sgld_chain(grad_fn, jnp.ones(1), num_steps=500, coupling=2.0)
+      >>> out.mean.round(2)                          # prox: γ x / (2 + γ) = 0.5
+      Array([0.5], dtype=float32)
     """
     num_steps = validation.check_static_int("num_steps", num_steps)
     burn_in = validation.check_static_int("burn_in", burn_in, minimum=0)

@@ -346,13 +346,6 @@ def two_loop_state(state: base.OptState) -> LocalEntropyState | HeatState:
     optimizer sits in an ``optax.chain``, ``inject_hyperparams``, ``MultiSteps`` or
     ``multi_transform`` pipeline.
 
-    Examples:
-      >>> import jax.numpy as jnp, optax, entropix
-      >>> opt = optax.chain(optax.clip_by_global_norm(1.0), entropix.entropy_sgd(num_inner_steps=4))
-      >>> state = entropix.two_loop_state(opt.init(jnp.zeros(2)))
-      >>> int(state.num_inner_steps), int(state.outer_count), int(state.inner_count)
-      (4, 0, 0)
-
     Args:
       state: a state containing one :class:`LocalEntropyState` or :class:`HeatState` (several,
         e.g. one per ``multi_transform`` group, advance in lockstep; the first is returned).
@@ -362,6 +355,13 @@ def two_loop_state(state: base.OptState) -> LocalEntropyState | HeatState:
 
     Raises:
       ValueError: if ``state`` holds none.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax, entropix
+      >>> opt = optax.chain(optax.clip_by_global_norm(1.0), entropix.entropy_sgd(num_inner_steps=4))
+      >>> state = entropix.two_loop_state(opt.init(jnp.zeros(2)))
+      >>> int(state.num_inner_steps), int(state.outer_count), int(state.inner_count)
+      (4, 0, 0)
     """
     found = _two_loop_states(state)
     if not found:
@@ -378,6 +378,12 @@ def outer_step_count(state: base.OptState) -> jax.Array:
     ``TrainState.step``, ``nnx.Optimizer.step`` and ``optax.inject_hyperparams`` count
     ``update`` calls, which in the step form are inner steps: use this instead.
 
+    Args:
+      state: an optimizer state containing a two-loop optimizer's state.
+
+    Returns:
+      An int32 scalar.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> opt = entropix.entropy_sgd(num_inner_steps=3, noise=0.0)
@@ -388,12 +394,6 @@ def outer_step_count(state: base.OptState) -> jax.Array:
       ...   params = optax.apply_updates(params, updates)
       >>> int(entropix.outer_step_count(state)), bool(entropix.is_outer_step(state))
       (2, False)
-
-    Args:
-      state: an optimizer state containing a two-loop optimizer's state.
-
-    Returns:
-      An int32 scalar.
     """
     return two_loop_state(state).outer_count
 
@@ -426,13 +426,6 @@ def anchor_params(state: base.OptState, params: Params | None = None) -> Params:
     optimizer, ``anchor_params(state, params)`` returns ``params``, so one evaluation line serves
     every optimizer.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> opt = entropix.entropy_sgd(num_inner_steps=2, coupling=0.1)
-      >>> state = opt.init({"w": jnp.ones(3)})
-      >>> entropix.anchor_params(state)["w"]
-      Array([1., 1., 1.], dtype=float32)
-
     Args:
       state: an optimizer state.
       params: the current parameters; needed under ``masked`` / ``multi_transform`` and for
@@ -443,6 +436,13 @@ def anchor_params(state: base.OptState, params: Params | None = None) -> Params:
 
     Raises:
       ValueError: no two-loop state and no ``params``; or masked anchors and no ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> opt = entropix.entropy_sgd(num_inner_steps=2, coupling=0.1)
+      >>> state = opt.init({"w": jnp.ones(3)})
+      >>> entropix.anchor_params(state)["w"]
+      Array([1., 1., 1.], dtype=float32)
     """
     found = _two_loop_states(state)
     if not found:
@@ -489,18 +489,18 @@ def outer_count_schedule(schedule: base.Schedule, num_inner_steps: int) -> base.
     first perturbation of the next outer step with the value injected for that call (one outer
     step early); its learning rate converts exactly.
 
-    Examples:
-      >>> import optax, entropix
-      >>> lr = entropix.outer_count_schedule(optax.linear_schedule(1.0, 0.0, 4), 5)
-      >>> [float(lr(call)) for call in (0, 4, 5, 10)]
-      [1.0, 1.0, 0.75, 0.5]
-
     Args:
       schedule: a schedule of the outer-step count.
       num_inner_steps: ``L``, updates per outer step.
 
     Returns:
       ``call ↦ schedule(call // L)``.
+
+    Examples:
+      >>> import optax, entropix
+      >>> lr = entropix.outer_count_schedule(optax.linear_schedule(1.0, 0.0, 4), 5)
+      >>> [float(lr(call)) for call in (0, 4, 5, 10)]
+      [1.0, 1.0, 0.75, 0.5]
     """
     num_inner_steps = validation.check_static_int("num_inner_steps", num_inner_steps)
     if not callable(schedule):

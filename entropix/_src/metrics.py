@@ -38,18 +38,18 @@ def gradient_alignment(local_entropy_grad: Params, sgd_grad: Params) -> Gradient
 
     The ICLR'17 paper reports the angle (§5.4.2) and tunes γ by matching the two magnitudes.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> out = entropix.gradient_alignment(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))
-      >>> round(float(out.angle_degrees), 3)
-      45.0
-
     Args:
       local_entropy_grad: ``γ (x − μ)`` (e.g. from :func:`local_entropy_gradient`).
       sgd_grad: the back-propagated gradient at the anchor.
 
     Returns:
       A :class:`GradientAlignment`.
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> out = entropix.gradient_alignment(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))
+      >>> round(float(out.angle_degrees), 3)
+      45.0
     """
     dot = optax.tree.vdot(local_entropy_grad, sgd_grad).astype(jnp.float32)
     norm_le = optax.tree.norm(local_entropy_grad).astype(jnp.float32)
@@ -69,18 +69,18 @@ def local_entropy_gradient(state: Any, *, coupling: Any = None) -> Params:
     Between inner steps of an Entropy-SGD / HJ optimizer the state holds the anchor ``x`` and the
     walker average ``μ`` so far; this returns the gradient the outer step would use now.
 
-    Examples:
-      >>> import jax.numpy as jnp, entropix
-      >>> state = entropix.entropy_sgd(num_inner_steps=4).init(jnp.ones(2))
-      >>> entropix.local_entropy_gradient(state, coupling=0.1)
-      Array([0., 0.], dtype=float32)
-
     Args:
       state: an optimizer state containing a :class:`entropix.LocalEntropyState`.
       coupling: ``γ`` to multiply by (None returns the scaled form ``x − μ``).
 
     Returns:
       A pytree shaped like the parameters.
+
+    Examples:
+      >>> import jax.numpy as jnp, entropix
+      >>> state = entropix.entropy_sgd(num_inner_steps=4).init(jnp.ones(2))
+      >>> entropix.local_entropy_gradient(state, coupling=0.1)
+      Array([0., 0.], dtype=float32)
     """
     found = loop.two_loop_state(state)
     if not isinstance(found, loop.LocalEntropyState):

@@ -41,13 +41,6 @@ def replica_mean(tree: Params, axis_name: str | tuple[str, ...]) -> Params:
       which XLA:CPU runs ≈ 25× slower than the elementwise sum of the same slices, and which
       would dominate the cost of Elastic-SGD and rSGD steps on one device.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp, entropix
-      >>> stacked = jnp.array([[1.0, 2.0], [3.0, 6.0]])
-      >>> jax.vmap(lambda w: entropix.replica_mean(w, "replicas"), axis_name="replicas")(stacked)
-      Array([[2., 4.],
-             [2., 4.]], dtype=float32)
-
     Args:
       tree: this replica's pytree.
       axis_name: name of the mapped replica axis, or a tuple of names (e.g. a mesh axis of
@@ -55,6 +48,13 @@ def replica_mean(tree: Params, axis_name: str | tuple[str, ...]) -> Params:
 
     Returns:
       The mean over replicas (identical on every replica).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> stacked = jnp.array([[1.0, 2.0], [3.0, 6.0]])
+      >>> jax.vmap(lambda w: entropix.replica_mean(w, "replicas"), axis_name="replicas")(stacked)
+      Array([[2., 4.],
+             [2., 4.]], dtype=float32)
     """
     names = tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
     manual = getattr(jax.sharding.get_abstract_mesh(), "manual_axes", ())
@@ -94,19 +94,19 @@ def _unbound_axis_error(axis_name: str, err: NameError) -> ValueError:
 def ensemble_probabilities(logits: jax.Array, axis_name: str) -> jax.Array:
     """Softmax-averaged ensemble prediction of the replicas.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp, entropix
-      >>> logits = jnp.array([[[0.0, 0.0]], [[0.0, jnp.log(3.0)]]])   # 2 replicas, 1 example
-      >>> probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, "r"), axis_name="r")(logits)
-      >>> [round(float(p), 3) for p in probs[0, 0]]
-      [0.375, 0.625]
-
     Args:
       logits: this replica's logits ``(..., classes)``.
       axis_name: name of the replica axis.
 
     Returns:
       ``mean_a softmax(logits^a)``, identical on every replica.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, entropix
+      >>> logits = jnp.array([[[0.0, 0.0]], [[0.0, jnp.log(3.0)]]])   # 2 replicas, 1 example
+      >>> probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, "r"), axis_name="r")(logits)
+      >>> [round(float(p), 3) for p in probs[0, 0]]
+      [0.375, 0.625]
     """
     return replica_mean(jax.nn.softmax(logits, axis=-1), axis_name)
 
@@ -138,6 +138,16 @@ def add_elastic_coupling(
     same force one period earlier. Chain it before any optax optimizer. Integer leaves of the
     parameters pass through unchanged.
 
+    Args:
+      elastic_coupling: ``ρ ≥ 0`` (coupling strength; thesis ρ is ``1/elastic_coupling``),
+        scalar or schedule of this transformation's update count.
+      axis_name: name of the replica axis.
+      every: ``K ≥ 1``, apply the coupling every ``K`` updates (scaled by ``K``).
+      coupling: deprecated name of ``elastic_coupling`` (removed in the next release).
+
+    Returns:
+      An ``optax.GradientTransformation`` that needs ``params``.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> coupling = entropix.add_elastic_coupling(0.5, axis_name="r")
@@ -149,16 +159,6 @@ def add_elastic_coupling(
       >>> updates                                                # −0.1 · 0.5 · (x^a − 1)
       Array([[ 0.05],
              [-0.05]], dtype=float32)
-
-    Args:
-      elastic_coupling: ``ρ ≥ 0`` (coupling strength; thesis ρ is ``1/elastic_coupling``),
-        scalar or schedule of this transformation's update count.
-      axis_name: name of the replica axis.
-      every: ``K ≥ 1``, apply the coupling every ``K`` updates (scaled by ``K``).
-      coupling: deprecated name of ``elastic_coupling`` (removed in the next release).
-
-    Returns:
-      An ``optax.GradientTransformation`` that needs ``params``.
 
     References:
       Zhang, Choromanska, LeCun, *Deep learning with elastic averaging SGD*, NeurIPS 2015;
@@ -225,10 +225,6 @@ def elastic_sgd(
     The thesis scopes ρ (Ch. 5 found Elastic-SGD poor without it); pass a schedule, e.g.
     :func:`entropix.parle_scoping`.
 
-    Examples:
-      >>> import entropix
-      >>> opt = entropix.elastic_sgd(0.1, elastic_coupling=1.0, axis_name="replicas")
-
     Args:
       learning_rate: ``η`` (scalar or schedule).
       elastic_coupling: ``ρ`` (scalar or schedule of the step count; thesis ρ is
@@ -240,6 +236,10 @@ def elastic_sgd(
 
     Returns:
       An ``optax.GradientTransformation``.
+
+    Examples:
+      >>> import entropix
+      >>> opt = entropix.elastic_sgd(0.1, elastic_coupling=1.0, axis_name="replicas")
 
     References:
       Zhang et al., NeurIPS 2015; Chaudhari, PhD thesis, UCLA 2018, §5.2.1.
@@ -274,12 +274,6 @@ def replicated_sgd(
     (slides Alg. 2). Scope γ with a schedule (e.g. :func:`entropix.exponential_scoping`).
     Evaluate the center ``w̄`` (:func:`replica_mean`).
 
-    Examples:
-      >>> import optax, entropix
-      >>> opt = entropix.replicated_sgd(0.05, elastic_coupling=1e-2, every=2)
-      >>> adam_rsgd = entropix.replicated_sgd(
-      ...     elastic_coupling=1e-2, base_optimizer=optax.adam(1e-3))
-
     Args:
       learning_rate: step size of the default base optimizer ``optax.sgd``.
       elastic_coupling: the paper's ``γ ≥ 0`` — the elastic ρ of the other replica methods
@@ -296,6 +290,12 @@ def replicated_sgd(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Examples:
+      >>> import optax, entropix
+      >>> opt = entropix.replicated_sgd(0.05, elastic_coupling=1e-2, every=2)
+      >>> adam_rsgd = entropix.replicated_sgd(
+      ...     elastic_coupling=1e-2, base_optimizer=optax.adam(1e-3))
+
     References:
       Pittorino, Lucibello, Feinauer, Perugini, Baldassi, Demyanenko, Zecchina, *Entropic
       gradient descent algorithms and wide flat minima*, ICLR 2021, Algorithm 2.
@@ -311,6 +311,7 @@ def replicated_sgd(
     )
 
 
+@common.shared_argument_docs
 def parle(
     learning_rate: base.ScalarOrSchedule = 0.1,
     *,
@@ -353,10 +354,6 @@ def parle(
     max_coupling=10)`` (thesis γ₀ = 100, ρ₀ = 1, clipped at γ ≥ 1, ρ ≥ 0.1), with ``B`` =
     ``steps_per_epoch`` minibatches per epoch of the whole data set; ``n = 3`` replicas.
 
-    Examples:
-      >>> import entropix
-      >>> opt = entropix.parle(0.1, steps_per_epoch=100, num_inner_steps=5)
-
     Args:
       learning_rate: ``η`` of the replica (outer) update; the only tuned quantity in the thesis.
       steps_per_epoch: ``B`` for the default scoping schedules (needed unless both couplings
@@ -368,26 +365,21 @@ def parle(
       elastic_coupling: ``ρ`` of the elastic term (scalar or schedule of the outer-step count).
       sgld_learning_rate: ``η₀``, inner step size (not annealed).
       noise: ``ε``, Langevin noise of the inner loop (thesis Ch. 5 uses none).
-      noise_distribution: ``"rademacher"`` (default: iid ±1 signs, the same mean and
-        covariance as ``N(0, I)`` and hence the same Langevin limit — the weak-order-1 Euler
-        scheme — from one random bit per coordinate instead of a 32-bit hash) or ``"gaussian"``
-        (the papers' ``N(0, I)``).
+      {shared: noise_distribution}
       average_weight: ``α``, weight of the newest inner sample (thesis α = 0.25 ↔ 0.75).
       momentum: momentum of the replica update.
       nesterov: Nesterov form of the replica momentum.
-      inner_momentum: momentum of the inner loop.
-      inner_nesterov: Nesterov form of the inner momentum.
-      weight_decay: ℓ2 penalty added to the inner gradient.
+      {shared: inner_momentum, inner_nesterov, weight_decay}
       axis_name: name of the replica axis.
       key: PRNG seed or key; each replica folds in its index, so its noise is its own.
-      compiled: compiled form (one update = one outer step with ``grad_fn``).
-      inner_transform: optax transformation applied to every inner gradient before the
-        inner momentum, in both forms (e.g. ``optax.clip_by_global_norm(1.0)``); ``None``.
-      accumulator_dtype: dtype of the anchor, the walker average and the optimizer states
-        (e.g. ``jnp.float32`` for bfloat16 parameters); ``None`` follows the parameters.
+      {shared: compiled, inner_transform, accumulator_dtype}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; evaluate ``replica_mean(anchor_params(state))``.
+
+    Examples:
+      >>> import entropix
+      >>> opt = entropix.parle(0.1, steps_per_epoch=100, num_inner_steps=5)
 
     References:
       Chaudhari, Baldassi, Zecchina, Soatto, Talwalkar, Oberman, *Parle: parallelizing

@@ -21,16 +21,16 @@ from entropix._src import validation
 def coupling_from_variance(variance: float) -> float:
     """Converts a thesis-convention γ (a variance) to a coupling strength, ``1/γ``.
 
-    Examples:
-      >>> import entropix
-      >>> entropix.coupling_from_variance(1e4)  # thesis MNIST γ = 10⁴ ↔ ICLR γ = 10⁻⁴
-      0.0001
-
     Args:
       variance: the thesis γ (or Parle's ρ), a positive number.
 
     Returns:
       The coupling strength used by every entropix argument named ``coupling``.
+
+    Examples:
+      >>> import entropix
+      >>> entropix.coupling_from_variance(1e4)  # thesis MNIST γ = 10⁴ ↔ ICLR γ = 10⁻⁴
+      0.0001
     """
     validation.check_positive("variance", variance)
     return 1.0 / variance
@@ -63,12 +63,6 @@ def exponential_scoping(
     This is the ICLR'17 law (MNIST: ``γ₀ = 10⁻⁴, γ₁ = 10⁻³``; CIFAR-10: ``γ₀ = 0.03, γ₁ = 10⁻³``),
     with ``t`` the outer-step (parameter update) index.
 
-    Examples:
-      >>> import entropix
-      >>> schedule = entropix.exponential_scoping(1e-4, 1e-3, max_coupling=1.0)
-      >>> float(schedule(1000)) > 2.7e-4
-      True
-
     Args:
       initial_coupling: ``γ₀ > 0``.
       growth_rate: ``γ₁ ≥ 0``, relative growth per outer step.
@@ -76,6 +70,12 @@ def exponential_scoping(
 
     Returns:
       An ``optax.Schedule`` of the outer-step count.
+
+    Examples:
+      >>> import entropix
+      >>> schedule = entropix.exponential_scoping(1e-4, 1e-3, max_coupling=1.0)
+      >>> float(schedule(1000)) > 2.7e-4
+      True
 
     References:
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017, §4.3.
@@ -98,18 +98,18 @@ def bounded_exponential_scoping(final_coupling: float, time_constant: float) -> 
     Starts at zero coupling (the flattest local entropy) and saturates at ``γ₀``; one of the
     alternative laws the ICLR'17 paper reports as giving similar results.
 
-    Examples:
-      >>> import entropix
-      >>> schedule = entropix.bounded_exponential_scoping(0.1, time_constant=100.0)
-      >>> round(float(schedule(100)), 4)
-      0.0632
-
     Args:
       final_coupling: ``γ₀ > 0``, the limit as ``t → ∞``.
       time_constant: ``τ > 0`` in outer steps.
 
     Returns:
       An ``optax.Schedule`` of the outer-step count.
+
+    Examples:
+      >>> import entropix
+      >>> schedule = entropix.bounded_exponential_scoping(0.1, time_constant=100.0)
+      >>> round(float(schedule(100)), 4)
+      0.0632
 
     References:
       Chaudhari et al., ICLR 2017, §4.3.
@@ -128,12 +128,6 @@ def linear_scoping(
 ) -> base.Schedule:
     """Linear scoping from ``initial_coupling`` to ``final_coupling`` over ``transition_steps``.
 
-    Examples:
-      >>> import entropix
-      >>> schedule = entropix.linear_scoping(0.0, 1.0, transition_steps=10)
-      >>> float(schedule(5))
-      0.5
-
     Args:
       initial_coupling: coupling at outer step 0 (≥ 0).
       final_coupling: coupling from ``transition_steps`` on (≥ 0).
@@ -141,6 +135,12 @@ def linear_scoping(
 
     Returns:
       An ``optax.Schedule`` of the outer-step count.
+
+    Examples:
+      >>> import entropix
+      >>> schedule = entropix.linear_scoping(0.0, 1.0, transition_steps=10)
+      >>> float(schedule(5))
+      0.5
     """
     validation.check_non_negative("initial_coupling", initial_coupling)
     validation.check_non_negative("final_coupling", final_coupling)
@@ -167,12 +167,6 @@ def parle_scoping(
     ``parle_scoping(0.01, B, max_coupling=1.0)`` for γ and ``parle_scoping(1.0, B,
     max_coupling=10.0)`` for ρ.
 
-    Examples:
-      >>> import entropix
-      >>> schedule = entropix.parle_scoping(0.01, steps_per_epoch=391, max_coupling=1.0)
-      >>> round(1 / float(schedule(391)), 2)  # thesis γ after one epoch of outer steps
-      60.63
-
     Args:
       initial_coupling: ``c₀ = 1/γ₀ > 0``.
       steps_per_epoch: ``B``, mini-batches per epoch of the whole data set (≥ 1).
@@ -180,6 +174,12 @@ def parle_scoping(
 
     Returns:
       An ``optax.Schedule`` of the outer-step count.
+
+    Examples:
+      >>> import entropix
+      >>> schedule = entropix.parle_scoping(0.01, steps_per_epoch=391, max_coupling=1.0)
+      >>> round(1 / float(schedule(391)), 2)  # thesis γ after one epoch of outer steps
+      60.63
 
     References:
       Chaudhari, *A Picture of the Energy Landscape of Deep Neural Networks*, PhD thesis, UCLA

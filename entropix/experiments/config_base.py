@@ -127,6 +127,7 @@ def experiment(
 # The comparison line-up
 # --------------------------------------------------------------------------------------------
 
+
 def _comparison_rows(
     learning_rate: float,
     adam_learning_rate: float,

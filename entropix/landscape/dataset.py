@@ -65,18 +65,18 @@ def _leading_dim(tree: PyTree) -> int:
 def stack_batches(batches: Iterable[PyTree]) -> StackedBatches:
     """Stacks a sequence of equally shaped batches along a new leading axis.
 
+    Args:
+      batches: an iterable of pytrees with identical structure and leaf shapes.
+
+    Returns:
+      A :class:`StackedBatches` holding the stacked pytree.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from entropix import landscape
       >>> batches = [(jnp.ones((4, 3)), jnp.zeros(4)) for _ in range(5)]
       >>> landscape.stack_batches(batches).tree[0].shape
       (5, 4, 3)
-
-    Args:
-      batches: an iterable of pytrees with identical structure and leaf shapes.
-
-    Returns:
-      A :class:`StackedBatches` holding the stacked pytree.
     """
     batches = list(batches)
     if not batches:
@@ -87,6 +87,13 @@ def stack_batches(batches: Iterable[PyTree]) -> StackedBatches:
 def prepare_batches(batches: Any) -> Batches:
     """Normalizes the accepted ``batches`` forms to :class:`StackedBatches` or :class:`BatchList`.
 
+    Args:
+      batches: a list / iterator of batches, a stacked pytree (leading batch-group axis),
+        or an already prepared :class:`StackedBatches` / :class:`BatchList`.
+
+    Returns:
+      The prepared batches (an iterator is consumed once and materialized).
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from entropix import landscape
@@ -96,13 +103,6 @@ def prepare_batches(batches: Any) -> Batches:
       >>> ragged = [(jnp.ones((4, 3)), jnp.ones(4)), (jnp.ones((2, 3)), jnp.ones(2))]
       >>> type(landscape.prepare_batches(ragged)).__name__
       'BatchList'
-
-    Args:
-      batches: a list / iterator of batches, a stacked pytree (leading batch-group axis),
-        or an already prepared :class:`StackedBatches` / :class:`BatchList`.
-
-    Returns:
-      The prepared batches (an iterator is consumed once and materialized).
     """
     if isinstance(batches, (StackedBatches, BatchList)):
         return batches
@@ -142,13 +142,6 @@ def num_batches(batches: Batches) -> int:
 def batch_mean(fn: Callable[..., PyTree], batches: Batches, *args: Any) -> PyTree:
     """Mean over batches of ``fn(*args, batch)`` (traceable; use inside ``jit``).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> batches = landscape.prepare_batches(jnp.array([[1.0, 2.0], [3.0, 4.0]]))
-      >>> float(landscape.batch_mean(lambda w, b: jnp.sum(w * b), batches, jnp.ones(2)))
-      5.0
-
     Args:
       fn: a function ``fn(*args, batch) -> pytree`` of arrays.
       batches: prepared batches (see :func:`prepare_batches`).
@@ -157,6 +150,13 @@ def batch_mean(fn: Callable[..., PyTree], batches: Batches, *args: Any) -> PyTre
     Returns:
       ``(1/n) Σ_j fn(*args, batch_j)``, accumulated in a ``jax.lax.scan`` for stacked batches
       (memory of one term, not ``n``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> batches = landscape.prepare_batches(jnp.array([[1.0, 2.0], [3.0, 4.0]]))
+      >>> float(landscape.batch_mean(lambda w, b: jnp.sum(w * b), batches, jnp.ones(2)))
+      5.0
     """
     if isinstance(batches, BatchList):
         total = None
@@ -192,6 +192,14 @@ def full_loss_and_grad(
 ) -> tuple[jax.Array, PyTree]:
     """Dataset loss ``f(w) = (1/n) Σ_j loss_fn(w, batch_j)`` and its gradient.
 
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
+      params: the parameters, any pytree.
+      batches: a list of batches or a stacked pytree (see :mod:`entropix.landscape.dataset`).
+
+    Returns:
+      ``(loss, grad)`` with ``grad`` a pytree like ``params``.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from entropix import landscape
@@ -200,13 +208,5 @@ def full_loss_and_grad(
       >>> loss, grad = landscape.full_loss_and_grad(loss_fn, jnp.zeros(2), batches)
       >>> float(loss)
       1.0
-
-    Args:
-      loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
-      params: the parameters, any pytree.
-      batches: a list of batches or a stacked pytree (see :mod:`entropix.landscape.dataset`).
-
-    Returns:
-      ``(loss, grad)`` with ``grad`` a pytree like ``params``.
     """
     return _loss_and_grad_jit(loss_fn, params, prepare_batches(batches))

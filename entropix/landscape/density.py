@@ -106,15 +106,6 @@ def slq_density(
 ) -> SpectralDensity:
     """Spectral density of a symmetric operator by stochastic Lanczos quadrature.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> A = jnp.diag(jnp.linspace(0.0, 1.0, 100))
-      >>> dens = landscape.slq_density(A, order=20, num_probes=4, key=jax.random.key(0))
-      >>> m = landscape.density_moments(dens.nodes, dens.weights, 1)
-      >>> round(float(m[0]), 6), round(float(m[1]), 6)  # tr(A)/d, Rademacher probes: exact here
-      (1.0, 0.5)
-
     Args:
       operator: a :class:`~entropix.landscape.LinearOperator` or a dense symmetric matrix.
       order: Lanczos steps ``m`` per probe (``≤ d``); moments up to ``2m − 1`` are exact per probe.
@@ -128,6 +119,15 @@ def slq_density(
 
     Returns:
       A :class:`SpectralDensity` (grid, density, nodes, weights, sigma).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> A = jnp.diag(jnp.linspace(0.0, 1.0, 100))
+      >>> dens = landscape.slq_density(A, order=20, num_probes=4, key=jax.random.key(0))
+      >>> m = landscape.density_moments(dens.nodes, dens.weights, 1)
+      >>> round(float(m[0]), 6), round(float(m[1]), 6)  # tr(A)/d, Rademacher probes: exact here
+      (1.0, 0.5)
     """
     op = hvp.as_operator(operator)
     order = validation.check_static_int("order", order)
@@ -176,15 +176,6 @@ def hessian_density(
     Costs ``order × num_probes`` Hessian-vector products (each one per batch) and
     ``O(order · d)`` memory. See :func:`slq_density`.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> batches = [jnp.linspace(-1.0, 3.0, 40)]
-      >>> dens = landscape.hessian_density(loss_fn, jnp.zeros(40), batches, order=10, num_probes=2)
-      >>> round(float(landscape.density_moments(dens.nodes, dens.weights, 1)[1]), 4)
-      1.0
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -198,6 +189,15 @@ def hessian_density(
 
     Returns:
       A :class:`SpectralDensity`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> batches = [jnp.linspace(-1.0, 3.0, 40)]
+      >>> dens = landscape.hessian_density(loss_fn, jnp.zeros(40), batches, order=10, num_probes=2)
+      >>> round(float(landscape.density_moments(dens.nodes, dens.weights, 1)[1]), 4)
+      1.0
     """
     op = hvp.hessian_operator(loss_fn, params, batches)
     return slq_density(

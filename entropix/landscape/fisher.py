@@ -78,14 +78,6 @@ def empirical_fisher_diagonal(
     Every leaf of a batch must carry a leading example axis; the per-example loss is
     ``loss_fn(params, example[None])`` (a batch of one).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: jnp.mean(b @ w)          # per-example gradient = x_k
-      >>> x = jnp.array([[1.0, 2.0], [3.0, 0.0]])
-      >>> landscape.empirical_fisher_diagonal(loss_fn, jnp.zeros(2), [x]).tolist()
-      [5.0, 2.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -96,6 +88,14 @@ def empirical_fisher_diagonal(
 
     Returns:
       A pytree like ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: jnp.mean(b @ w)          # per-example gradient = x_k
+      >>> x = jnp.array([[1.0, 2.0], [3.0, 0.0]])
+      >>> landscape.empirical_fisher_diagonal(loss_fn, jnp.zeros(2), [x]).tolist()
+      [5.0, 2.0]
     """
     return _empirical_jit(loss_fn, params, dataset.prepare_batches(batches), bool(centered))
 
@@ -103,18 +103,18 @@ def empirical_fisher_diagonal(
 def find_adam_state(opt_state: Any) -> optax.ScaleByAdamState:
     """Returns the first ``optax.ScaleByAdamState`` inside an optimizer state (e.g. a chain).
 
+    Args:
+      opt_state: any optax state.
+
+    Returns:
+      The ``ScaleByAdamState`` (``ValueError`` if there is none).
+
     Examples:
       >>> import jax.numpy as jnp, optax
       >>> from entropix import landscape
       >>> opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
       >>> type(landscape.find_adam_state(opt.init(jnp.zeros(2)))).__name__
       'ScaleByAdamState'
-
-    Args:
-      opt_state: any optax state.
-
-    Returns:
-      The ``ScaleByAdamState`` (``ValueError`` if there is none).
     """
     if isinstance(opt_state, optax.ScaleByAdamState):
         return opt_state
@@ -147,6 +147,15 @@ def adam_fisher_diagonal(
       \\hat μ = \\frac{μ}{1 - b_1^t}, \\qquad \\hat ν = \\frac{ν}{1 - b_2^t}, \\qquad
       \\operatorname{diag} I \\approx \\max(\\hat ν - \\hat μ^2, 0).
 
+    Args:
+      adam_state: an ``optax.ScaleByAdamState`` or any optimizer state containing one.
+      b1: Adam's first-moment decay (must match the optimizer).
+      b2: Adam's second-moment decay (must match the optimizer).
+      count: the step count ``t`` (default: the state's ``count``).
+
+    Returns:
+      A pytree like the parameters (zeros before the first update).
+
     Examples:
       >>> import jax.numpy as jnp, optax
       >>> from entropix import landscape
@@ -157,15 +166,6 @@ def adam_fisher_diagonal(
       >>> fisher = landscape.adam_fisher_diagonal(state, b1=0.5, b2=0.5)  # weights 1/3, 2/3
       >>> round(float(fisher[0]), 4)  # variance of {1 (w=1/3), 3 (w=2/3)} = 8/9
       0.8889
-
-    Args:
-      adam_state: an ``optax.ScaleByAdamState`` or any optimizer state containing one.
-      b1: Adam's first-moment decay (must match the optimizer).
-      b2: Adam's second-moment decay (must match the optimizer).
-      count: the step count ``t`` (default: the state's ``count``).
-
-    Returns:
-      A pytree like the parameters (zeros before the first update).
     """
     b1 = validation.check_fraction("b1", b1, allow_zero=True)
     b2 = validation.check_fraction("b2", b2, allow_zero=True)

@@ -38,13 +38,6 @@ def batch_hvp(loss_fn: LossFn, params: PyTree, tangent: PyTree, batch: PyTree) -
       ∇^2 \\ell(w; B)\\, v = \\frac{d}{dt} ∇\\ell(w + t v; B) \\Big|_{t=0}
       \\quad (\\texttt{jax.jvp} \\text{ of } \\texttt{jax.grad}).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: jnp.sum(b * w**3)           # Hessian diag(6 b w)
-      >>> landscape.batch_hvp(loss_fn, jnp.ones(2), jnp.ones(2), jnp.array([1.0, 2.0])).tolist()
-      [6.0, 12.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar``.
       params: the point ``w``, any pytree.
@@ -53,6 +46,13 @@ def batch_hvp(loss_fn: LossFn, params: PyTree, tangent: PyTree, batch: PyTree) -
 
     Returns:
       ``∇²_w loss_fn(w, batch) v``, a pytree like ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: jnp.sum(b * w**3)           # Hessian diag(6 b w)
+      >>> landscape.batch_hvp(loss_fn, jnp.ones(2), jnp.ones(2), jnp.array([1.0, 2.0])).tolist()
+      [6.0, 12.0]
     """
     grad_fn = lambda p: jax.grad(loss_fn)(p, batch)  # noqa: E731
     return jax.jvp(grad_fn, (params,), (tangent,))[1]
@@ -76,14 +76,6 @@ def hessian_vector_product(
 
       H v = \\frac{1}{n} \\sum_{j=1}^n \\nabla^2_w \\ell(w; B_j)\\, v .
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> batches = jnp.array([[1.0, 2.0], [3.0, 4.0]])  # 2 stacked batches
-      >>> landscape.hessian_vector_product(loss_fn, jnp.ones(2), jnp.ones(2), batches).tolist()
-      [2.0, 3.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -92,6 +84,14 @@ def hessian_vector_product(
 
     Returns:
       ``H v``, a pytree like ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> batches = jnp.array([[1.0, 2.0], [3.0, 4.0]])  # 2 stacked batches
+      >>> landscape.hessian_vector_product(loss_fn, jnp.ones(2), jnp.ones(2), batches).tolist()
+      [2.0, 3.0]
     """
     return _dataset_hvp_jit(loss_fn, params, tangent, dataset.prepare_batches(batches))
 
@@ -199,14 +199,6 @@ def hessian_operator(loss_fn: LossFn, params: PyTree, batches: Any) -> LinearOpe
     the parameter pytree. One application costs one forward-over-reverse pass per batch. The
     HVP runs in the parameters' dtype; vectors (and so Lanczos) use at least float32.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w["a"] ** 2)
-      >>> op = landscape.hessian_operator(loss_fn, {"a": jnp.ones(3)}, [jnp.arange(3.0)])
-      >>> op(jnp.ones(3)).tolist()
-      [0.0, 1.0, 2.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree of floating arrays.
@@ -214,6 +206,14 @@ def hessian_operator(loss_fn: LossFn, params: PyTree, batches: Any) -> LinearOpe
 
     Returns:
       A :class:`LinearOperator` of dimension ``d`` = number of parameters.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w["a"] ** 2)
+      >>> op = landscape.hessian_operator(loss_fn, {"a": jnp.ones(3)}, [jnp.arange(3.0)])
+      >>> op(jnp.ones(3)).tolist()
+      [0.0, 1.0, 2.0]
     """
     flat, unravel = _flat.ravel(params)
     if flat.size == 0:

@@ -133,15 +133,6 @@ def lanczos_tridiagonal(
 ) -> Tridiagonal:
     """Runs ``num_steps`` Lanczos steps with full re-orthogonalization.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> A = jnp.diag(jnp.arange(1.0, 6.0))
-      >>> t = landscape.lanczos_tridiagonal(A, 5, key=jax.random.key(0))
-      >>> T = jnp.diag(t.alphas) + jnp.diag(t.betas, 1) + jnp.diag(t.betas, -1)
-      >>> [round(float(x), 4) for x in jnp.linalg.eigvalsh(T)]
-      [1.0, 2.0, 3.0, 4.0, 5.0]
-
     Args:
       operator: a :class:`~entropix.landscape.LinearOperator` or a dense symmetric matrix.
       num_steps: the Lanczos order ``m`` (``1 ≤ m ≤ d``).
@@ -150,6 +141,15 @@ def lanczos_tridiagonal(
 
     Returns:
       A :class:`Tridiagonal` ``(alphas, betas, last_beta, basis)``; memory ``O(m d)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> A = jnp.diag(jnp.arange(1.0, 6.0))
+      >>> t = landscape.lanczos_tridiagonal(A, 5, key=jax.random.key(0))
+      >>> T = jnp.diag(t.alphas) + jnp.diag(t.betas, 1) + jnp.diag(t.betas, -1)
+      >>> [round(float(x), 4) for x in jnp.linalg.eigvalsh(T)]
+      [1.0, 2.0, 3.0, 4.0, 5.0]
     """
     op = hvp.as_operator(operator)
     num_steps = validation.check_static_int("num_steps", num_steps)
@@ -211,14 +211,6 @@ def lanczos_eigenvalues(
     comes with its residual norm ``‖A y − θ y‖ = |β_m s_{m,i}|``, an a-posteriori error bound.
     Memory is ``O(m d)`` (``m`` Lanczos vectors), never ``d²``.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> A = jnp.diag(jnp.linspace(-1.0, 10.0, 200))
-      >>> r = landscape.lanczos_eigenvalues(A, k=2, num_steps=60, key=jax.random.key(0))
-      >>> [round(float(x), 4) for x in r.largest], round(float(r.smallest[0]), 4)
-      ([10.0, 9.9447], -1.0)
-
     Args:
       operator: a :class:`~entropix.landscape.LinearOperator` or a dense symmetric matrix.
       k: how many eigenvalues at each end.
@@ -227,6 +219,14 @@ def lanczos_eigenvalues(
 
     Returns:
       A :class:`LanczosResult`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> A = jnp.diag(jnp.linspace(-1.0, 10.0, 200))
+      >>> r = landscape.lanczos_eigenvalues(A, k=2, num_steps=60, key=jax.random.key(0))
+      >>> [round(float(x), 4) for x in r.largest], round(float(r.smallest[0]), 4)
+      ([10.0, 9.9447], -1.0)
     """
     op = hvp.as_operator(operator)
     k = validation.check_static_int("k", k)
@@ -262,15 +262,6 @@ def hessian_eigenvalues(
     The most negative eigenvalues of a trained network sit next to a huge cluster near zero and
     converge slowly; check ``smallest_residuals``.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> batches = [jnp.linspace(-1.0, 3.0, 50)]
-      >>> r = landscape.hessian_eigenvalues(loss_fn, jnp.zeros(50), batches, k=1)
-      >>> round(float(r.largest[0]), 4), round(float(r.smallest[0]), 4)
-      (3.0, -1.0)
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -281,6 +272,15 @@ def hessian_eigenvalues(
 
     Returns:
       A :class:`LanczosResult`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> batches = [jnp.linspace(-1.0, 3.0, 50)]
+      >>> r = landscape.hessian_eigenvalues(loss_fn, jnp.zeros(50), batches, k=1)
+      >>> round(float(r.largest[0]), 4), round(float(r.smallest[0]), 4)
+      (3.0, -1.0)
     """
     op = hvp.hessian_operator(loss_fn, params, batches)
     return lanczos_eigenvalues(op, k, num_steps=num_steps, key=key)

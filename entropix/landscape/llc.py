@@ -128,16 +128,16 @@ class DevinterpSettings(NamedTuple):
 def default_nbeta(batch_size: int) -> float:
     """devinterp's default inverse temperature ``nβ = m / log m`` for a batch of ``m`` examples.
 
-    Examples:
-      >>> from entropix import landscape
-      >>> round(landscape.default_nbeta(100), 4)
-      21.7147
-
     Args:
       batch_size: ``m ≥ 2``, examples per SGLD step.
 
     Returns:
       ``m / log m``.
+
+    Examples:
+      >>> from entropix import landscape
+      >>> round(landscape.default_nbeta(100), 4)
+      21.7147
     """
     m = validation.check_static_int("batch_size", batch_size, minimum=2)
     return m / math.log(m)
@@ -161,12 +161,6 @@ def llc_settings_from_devinterp(
       η' = ε_{dv}\\, nβ / 2, \\qquad c = γ / nβ, \\qquad λ' = λ_{dv} / nβ,
       \\qquad ε = \\sqrt{2 / nβ}.
 
-    Examples:
-      >>> from entropix import landscape
-      >>> s = landscape.llc_settings_from_devinterp(lr=1e-3, localization=100.0, nbeta=50.0)
-      >>> s.sgld_learning_rate, s.coupling
-      (0.025, 2.0)
-
     Args:
       lr: devinterp's learning rate ``ε_dv > 0``.
       localization: devinterp's localization ``γ ≥ 0``.
@@ -181,6 +175,12 @@ def llc_settings_from_devinterp(
     Raises:
       ValueError: for a non-positive ``lr`` or ``nbeta``, a negative ``localization`` or
         ``weight_decay``, or neither ``nbeta`` nor ``batch_size``.
+
+    Examples:
+      >>> from entropix import landscape
+      >>> s = landscape.llc_settings_from_devinterp(lr=1e-3, localization=100.0, nbeta=50.0)
+      >>> s.sgld_learning_rate, s.coupling
+      (0.025, 2.0)
     """
     lr = validation.check_positive_finite("lr", lr)
     localization = validation.check_non_negative_finite("localization", localization)
@@ -208,11 +208,6 @@ def llc_settings_to_devinterp(
 
     ``ε_dv = 2η'/nβ``, ``γ = c nβ``, ``λ_dv = λ' nβ``.
 
-    Examples:
-      >>> from entropix import landscape
-      >>> landscape.llc_settings_to_devinterp(nbeta=50.0, coupling=2.0, sgld_learning_rate=0.025)
-      DevinterpSettings(lr=0.001, nbeta=50.0, localization=100.0, weight_decay=0.0)
-
     Args:
       nbeta: inverse temperature ``nβ > 0``.
       coupling: ``c ≥ 0``.
@@ -225,6 +220,11 @@ def llc_settings_to_devinterp(
     Raises:
       ValueError: for a non-positive ``nbeta`` or ``sgld_learning_rate`` or a negative
         ``coupling`` or ``weight_decay``.
+
+    Examples:
+      >>> from entropix import landscape
+      >>> landscape.llc_settings_to_devinterp(nbeta=50.0, coupling=2.0, sgld_learning_rate=0.025)
+      DevinterpSettings(lr=0.001, nbeta=50.0, localization=100.0, weight_decay=0.0)
     """
     nbeta = validation.check_positive_finite("nbeta", nbeta)
     coupling = validation.check_non_negative_finite("coupling", coupling)
@@ -527,17 +527,6 @@ def estimate_llc(
     non-finite losses, ``λ̂ < 0`` (``params`` is not a local minimum), ``λ̂`` above ``d/2``
     (the chains escaped), split R̂ ``> 1.1`` and a Metropolis acceptance below 0.1.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)      # H = diag(b), minimum at 0
-      >>> est = landscape.estimate_llc(
-      ...     loss_fn, jnp.zeros(4), [jnp.ones(4)], nbeta=100.0, coupling=0.01,
-      ...     sgld_learning_rate=0.1, num_steps=4000, burn_in=200, num_chains=16,
-      ...     stochastic=False, metropolis=True)
-      >>> round(float(est.llc), 1)                    # ½ Σ h/(h + c) = 2/1.01 ≈ 1.98
-      2.0
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar``, the mean loss on a batch.
       params: ``w*``, any pytree (the trained weights).
@@ -569,6 +558,17 @@ def estimate_llc(
         ``stochastic=True`` or Rademacher noise, an unknown ``noise_distribution``, or
         ``params`` without parameters.
       TypeError: for non-integer step counts.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)      # H = diag(b), minimum at 0
+      >>> est = landscape.estimate_llc(
+      ...     loss_fn, jnp.zeros(4), [jnp.ones(4)], nbeta=100.0, coupling=0.01,
+      ...     sgld_learning_rate=0.1, num_steps=4000, burn_in=200, num_chains=16,
+      ...     stochastic=False, metropolis=True)
+      >>> round(float(est.llc), 1)                    # ½ Σ h/(h + c) = 2/1.01 ≈ 1.98
+      2.0
 
     References:
       Lau et al., *The local learning coefficient: a singularity-aware complexity measure*,

@@ -44,19 +44,19 @@ def is_normalization_param(path: Sequence[Any], leaf: Any = None) -> bool:
     Meant as the ``skip`` predicate of :func:`local_energy`: a path entry whose name contains
     ``"norm"`` or ``"bn"`` (case-insensitive), e.g. Flax's ``BatchNorm_0``, ``LayerNorm_1``.
 
-    Examples:
-      >>> import jax
-      >>> from entropix import landscape
-      >>> params = {"BatchNorm_0": {"scale": 1.0}, "Dense_0": {"kernel": 2.0}}
-      >>> jax.tree_util.tree_map_with_path(landscape.is_normalization_param, params)
-      {'BatchNorm_0': {'scale': True}, 'Dense_0': {'kernel': False}}
-
     Args:
       path: a key path from ``jax.tree_util.tree_map_with_path``.
       leaf: the parameter (unused).
 
     Returns:
       Whether to skip the parameter.
+
+    Examples:
+      >>> import jax
+      >>> from entropix import landscape
+      >>> params = {"BatchNorm_0": {"scale": 1.0}, "Dense_0": {"kernel": 2.0}}
+      >>> jax.tree_util.tree_map_with_path(landscape.is_normalization_param, params)
+      {'BatchNorm_0': {'scale': True}, 'Dense_0': {'kernel': False}}
     """
     del leaf
     for entry in path:
@@ -138,18 +138,6 @@ def local_energy(
     with the same ``z_s`` for every ``σ`` (common random numbers). Each evaluation of ``E`` is
     the mean over ``batches``; the cost is ``S × len(sigmas)`` passes over the data.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)     # A = diag(b), m = 0
-      >>> w = jnp.array([1.0, 2.0])
-      >>> le = landscape.local_energy(loss_fn, w, [jnp.array([1.0, 1.0])], [0.0, 0.1],
-      ...                             num_samples=2000, key=jax.random.key(0))
-      >>> float(le.loss[0])                                   # common random numbers
-      0.0
-      >>> bool(abs(le.loss[1] - 0.025) < 4 * le.loss_stderr[1])  # (σ²/2) Σ A_ii w_i² = 0.025
-      True
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -165,6 +153,18 @@ def local_energy(
 
     Returns:
       A :class:`LocalEnergy`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)     # A = diag(b), m = 0
+      >>> w = jnp.array([1.0, 2.0])
+      >>> le = landscape.local_energy(loss_fn, w, [jnp.array([1.0, 1.0])], [0.0, 0.1],
+      ...                             num_samples=2000, key=jax.random.key(0))
+      >>> float(le.loss[0])                                   # common random numbers
+      0.0
+      >>> bool(abs(le.loss[1] - 0.025) < 4 * le.loss_stderr[1])  # (σ²/2) Σ A_ii w_i² = 0.025
+      True
     """
     num_samples = validation.check_static_int("num_samples", num_samples)
     sigmas = jnp.atleast_1d(jnp.asarray(sigmas))

@@ -157,15 +157,6 @@ def estimate_local_entropy_gradient(
     ``burn_in`` (an estimator of ``⟨x'⟩``); a float gives the optimizers' exponential average
     ``μ ← (1 − α) μ + α x'``. The chain is unadjusted Langevin: its bias is ``O(η')``.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * b * jnp.sum(w**2)       # A = 2 I
-      >>> est = landscape.estimate_local_entropy_gradient(
-      ...     loss_fn, jnp.ones(2), [2.0], coupling=2.0, num_steps=400, burn_in=100)
-      >>> est.gradient.round(3).tolist()                        # A(I + A/γ)⁻¹ x = 1
-      [1.0, 1.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the anchor ``x``, any pytree.
@@ -183,6 +174,15 @@ def estimate_local_entropy_gradient(
 
     Returns:
       A :class:`LocalEntropyGradient`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * b * jnp.sum(w**2)       # A = 2 I
+      >>> est = landscape.estimate_local_entropy_gradient(
+      ...     loss_fn, jnp.ones(2), [2.0], coupling=2.0, num_steps=400, burn_in=100)
+      >>> est.gradient.round(3).tolist()                        # A(I + A/γ)⁻¹ x = 1
+      [1.0, 1.0]
     """
     coupling = validation.check_positive_finite("coupling", coupling)
     num_steps = validation.check_static_int("num_steps", num_steps)
@@ -343,16 +343,6 @@ def estimate_local_entropy(
     at small ``γ`` on a multi-modal ``f`` they may need a long ``burn_in``. ``max_coupling`` must
     exceed the curvature of ``f`` at ``x`` (e.g. 100 × the top Hessian eigenvalue).
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * b * jnp.sum((w - 1.0) ** 2)  # A = I, m = 1
-      >>> est = landscape.estimate_local_entropy(
-      ...     loss_fn, jnp.zeros(1), [1.0], coupling=1.0, noise=0.0, max_coupling=1e4,
-      ...     num_chains=2, num_steps=400, burn_in=300)
-      >>> round(float(est.value), 3)      # Moreau envelope ½ (x − m)²/(1 + 1/γ) = 0.25
-      0.25
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the anchor ``x``, any pytree.
@@ -372,6 +362,16 @@ def estimate_local_entropy(
 
     Returns:
       A :class:`LocalEntropyValue`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * b * jnp.sum((w - 1.0) ** 2)  # A = I, m = 1
+      >>> est = landscape.estimate_local_entropy(
+      ...     loss_fn, jnp.zeros(1), [1.0], coupling=1.0, noise=0.0, max_coupling=1e4,
+      ...     num_chains=2, num_steps=400, burn_in=300)
+      >>> round(float(est.value), 3)      # Moreau envelope ½ (x − m)²/(1 + 1/γ) = 0.25
+      0.25
     """
     coupling = validation.check_positive_finite("coupling", coupling)
     noise = validation.check_non_negative_finite("noise", noise)

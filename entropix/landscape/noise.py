@@ -64,13 +64,6 @@ def per_example_gradients(
     Every leaf of a batch must carry a leading example axis; the per-example loss is
     ``loss_fn(params, example[None])``. Memory ``N × d``.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: jnp.mean(b @ w)
-      >>> landscape.per_example_gradients(loss_fn, jnp.zeros(2), [jnp.eye(2)]).tolist()
-      [[1.0, 0.0], [0.0, 1.0]]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``x``, any pytree.
@@ -78,6 +71,13 @@ def per_example_gradients(
 
     Returns:
       The ``(N, d)`` matrix of per-example gradients, batches concatenated in order.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: jnp.mean(b @ w)
+      >>> landscape.per_example_gradients(loss_fn, jnp.zeros(2), [jnp.eye(2)]).tolist()
+      [[1.0, 0.0], [0.0, 1.0]]
     """
     prepared = dataset.prepare_batches(batches)
     if isinstance(prepared, dataset.BatchList):
@@ -115,6 +115,13 @@ def noise_covariance(grads: Any, *, replacement: bool = True) -> jax.Array:
     ``(1/b)(1 − b/N) D_wo`` without replacement (the latter is exactly the covariance over all
     ``C(N, b)`` subsets).
 
+    Args:
+      grads: ``(N, d)`` per-example gradients (see :func:`per_example_gradients`).
+      replacement: ``True`` for ``D_w`` (sampling with replacement), ``False`` for ``D_wo``.
+
+    Returns:
+      The ``(d, d)`` matrix ``D``.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from entropix import landscape
@@ -123,13 +130,6 @@ def noise_covariance(grads: Any, *, replacement: bool = True) -> jax.Array:
       [[1.0]]
       >>> landscape.noise_covariance(G, replacement=False).tolist()
       [[2.0]]
-
-    Args:
-      grads: ``(N, d)`` per-example gradients (see :func:`per_example_gradients`).
-      replacement: ``True`` for ``D_w`` (sampling with replacement), ``False`` for ``D_wo``.
-
-    Returns:
-      The ``(d, d)`` matrix ``D``.
     """
     grads = _check_grads(grads)
     n = grads.shape[0]
@@ -141,13 +141,6 @@ def noise_covariance(grads: Any, *, replacement: bool = True) -> jax.Array:
 def minibatch_gradient_covariance(grads: Any, batch_size: int, *, replacement: bool = True):
     """Covariance of the minibatch gradient ``∇f_b``: ``D_w/b`` or ``(1/b)(1 − b/N) D_wo``.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> G = jnp.array([[1.0], [3.0]])
-      >>> landscape.minibatch_gradient_covariance(G, 2, replacement=False).tolist()  # b = N
-      [[0.0]]
-
     Args:
       grads: ``(N, d)`` per-example gradients.
       batch_size: ``b``.
@@ -155,6 +148,13 @@ def minibatch_gradient_covariance(grads: Any, batch_size: int, *, replacement: b
 
     Returns:
       The ``(d, d)`` covariance of the minibatch mean gradient.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> G = jnp.array([[1.0], [3.0]])
+      >>> landscape.minibatch_gradient_covariance(G, 2, replacement=False).tolist()  # b = N
+      [[0.0]]
     """
     grads = _check_grads(grads)
     n = grads.shape[0]
@@ -170,11 +170,6 @@ def sgd_temperature(
 ) -> float:
     """SGD temperature ``β⁻¹ = η/(2b)``, or ``(η/(2b))(1 − b/N)`` without replacement.
 
-    Examples:
-      >>> from entropix import landscape
-      >>> landscape.sgd_temperature(0.1, 128)
-      0.000390625
-
     Args:
       learning_rate: ``η``.
       batch_size: ``b``.
@@ -182,6 +177,11 @@ def sgd_temperature(
 
     Returns:
       The temperature as a float.
+
+    Examples:
+      >>> from entropix import landscape
+      >>> landscape.sgd_temperature(0.1, 128)
+      0.000390625
     """
     eta = validation.check_positive_finite("learning_rate", learning_rate)
     b = validation.check_static_int("batch_size", batch_size)
@@ -234,14 +234,6 @@ def noise_spectrum(
     Uses the ``N × N`` Gram matrix ``(c/N) G_c G_cᵀ`` when ``N < d`` (``c = 1`` with replacement,
     ``N/(N−1)`` without), else the ``d × d`` matrix ``D`` itself.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> G = jnp.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-      >>> s = landscape.noise_spectrum(G, learning_rate=0.1, batch_size=1)
-      >>> s.eigenvalues.tolist(), s.rank, round(s.rank_fraction, 4), s.temperature
-      ([1.0, 0.0], 1, 0.3333, 0.05)
-
     Args:
       grads: ``(N, d)`` per-example gradients (see :func:`per_example_gradients`).
       replacement: ``D_w`` (``True``) or ``D_wo`` (``False``).
@@ -251,6 +243,14 @@ def noise_spectrum(
 
     Returns:
       A :class:`NoiseSpectrum`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> G = jnp.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+      >>> s = landscape.noise_spectrum(G, learning_rate=0.1, batch_size=1)
+      >>> s.eigenvalues.tolist(), s.rank, round(s.rank_fraction, 4), s.temperature
+      ([1.0, 0.0], 1, 0.3333, 0.05)
     """
     grads = _check_grads(grads)
     n, d = grads.shape
@@ -298,18 +298,18 @@ def gradient_diversity(grads: Any, *, squared: bool = True) -> jax.Array:
     The thesis (§6.4.4.3) prints ``Σ_k ‖g_k‖ / ‖∇f‖``; Yin et al. (2018) define the squared
     ratio ``Σ_k ‖g_k‖² / ‖Σ_k g_k‖²``. ``squared=False`` returns ``Σ_k ‖g_k‖ / ‖(1/N) Σ_k g_k‖``.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> float(landscape.gradient_diversity(jnp.array([[1.0, 0.0], [0.0, 1.0]])))
-      1.0
-
     Args:
       grads: ``(N, d)`` per-example gradients.
       squared: which definition.
 
     Returns:
       A scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> float(landscape.gradient_diversity(jnp.array([[1.0, 0.0], [0.0, 1.0]])))
+      1.0
     """
     grads = _check_grads(grads)
     norms = jnp.linalg.norm(grads, axis=1)

@@ -50,13 +50,6 @@ def plot_eigenvalue_histogram(
     hide the tails); the left inset shows the negative tail ``λ < −τ``, the right inset the
     positive tail ``λ > τ``, each with a log-scale frequency axis.
 
-    Examples:
-      >>> import numpy as np
-      >>> from entropix import landscape
-      >>> lam = np.concatenate([np.zeros(900), -np.random.rand(20), 40 * np.random.rand(80)])
-      >>> fig = landscape.plot_eigenvalue_histogram(lam)
-      >>> fig.savefig("/tmp/hessian_hist.png")
-
     Args:
       eigenvalues: array of eigenvalues.
       bins: number of bins of the main histogram (insets use ``bins // 2``).
@@ -68,6 +61,13 @@ def plot_eigenvalue_histogram(
 
     Returns:
       The matplotlib ``Figure``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from entropix import landscape
+      >>> lam = np.concatenate([np.zeros(900), -np.random.rand(20), 40 * np.random.rand(80)])
+      >>> fig = landscape.plot_eigenvalue_histogram(lam)
+      >>> fig.savefig("/tmp/hessian_hist.png")
     """
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
     if lam.size == 0:
@@ -104,15 +104,6 @@ def plot_local_energy(
 ) -> Any:
     """Local-energy curves ``δE(σ)`` of several optimizers on one axis, with ±1 s.e. bands.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> sig = jnp.linspace(0.0, 0.5, 6)
-      >>> curves = {name: landscape.local_energy(loss_fn, w, [jnp.ones(2)], sig, num_samples=8)
-      ...           for name, w in [("sgd", jnp.ones(2)), ("entropy-sgd", 0.5 * jnp.ones(2))]}
-      >>> fig = landscape.plot_local_energy(curves, metric="loss")
-
     Args:
       curves: mapping from a label (e.g. the optimizer) to a
         :class:`~entropix.landscape.LocalEnergy`.
@@ -123,6 +114,15 @@ def plot_local_energy(
 
     Returns:
       The matplotlib ``Figure``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> sig = jnp.linspace(0.0, 0.5, 6)
+      >>> curves = {name: landscape.local_energy(loss_fn, w, [jnp.ones(2)], sig, num_samples=8)
+      ...           for name, w in [("sgd", jnp.ones(2)), ("entropy-sgd", 0.5 * jnp.ones(2))]}
+      >>> fig = landscape.plot_local_energy(curves, metric="loss")
     """
     if metric not in ("error", "loss"):
         raise ValueError(f"`metric` must be 'error' or 'loss', got metric={metric!r}.")
@@ -159,12 +159,6 @@ def plot_density(
 ) -> Any:
     """Plot an eigenvalue density (e.g. from :func:`~entropix.landscape.slq_density`).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> dens = landscape.slq_density(jnp.diag(jnp.linspace(-1.0, 5.0, 64)), order=16)
-      >>> fig = landscape.plot_density(dens)
-
     Args:
       density: a :class:`~entropix.landscape.SpectralDensity` (or any object with ``grid`` and
         ``density``).
@@ -176,6 +170,12 @@ def plot_density(
 
     Returns:
       The matplotlib ``Figure``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> dens = landscape.slq_density(jnp.diag(jnp.linspace(-1.0, 5.0, 64)), order=16)
+      >>> fig = landscape.plot_density(dens)
     """
     grid = np.asarray(density.grid)
     values = np.asarray(density.density)

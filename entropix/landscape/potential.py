@@ -161,14 +161,6 @@ def lyapunov_covariance(hessian: Any, diffusion: Any) -> jax.Array:
     ``(F ⊗ I + I ⊗ F) vec C = 2 vec D`` (``d ≤ 48``). The solution is unique whenever
     ``λ_i + λ_j ≠ 0`` for all pairs (at a saddle it exists but is not a covariance).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
-      >>> D = jnp.diag(jnp.array([1.0, 0.1]))
-      >>> [[round(float(c), 4) for c in row] for row in landscape.lyapunov_covariance(F, D)]
-      [[0.7, -0.4], [-0.4, 0.5]]
-
     Args:
       hessian: ``F``, shape ``(d, d)`` (the Hessian; any real matrix is accepted).
       diffusion: ``D``, shape ``(d, d)``, symmetric (its symmetric part is used).
@@ -178,6 +170,14 @@ def lyapunov_covariance(hessian: Any, diffusion: Any) -> jax.Array:
 
     Raises:
       ValueError: shapes differ, or ``F`` has eigenvalues with ``λ_i + λ_j = 0``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
+      >>> D = jnp.diag(jnp.array([1.0, 0.1]))
+      >>> [[round(float(c), 4) for c in row] for row in landscape.lyapunov_covariance(F, D)]
+      [[0.7, -0.4], [-0.4, 0.5]]
     """
     f, d = _pair(hessian, diffusion)
     return _solve(f, 2.0 * d, 0.0)
@@ -231,6 +231,16 @@ def linearized_potential(hessian: Any, diffusion: Any) -> LinearizedPotential:
 
     ``Q = 0`` iff ``[F, D] = 0`` (symmetric ``F``); ``U ∝ F`` iff ``D ∝ I`` (Lemma 6.27).
 
+    Args:
+      hessian: ``F``, shape ``(d, d)``.
+      diffusion: ``D``, shape ``(d, d)``, symmetric positive semi-definite.
+
+    Returns:
+      A :class:`LinearizedPotential`.
+
+    Raises:
+      ValueError: as :func:`lyapunov_covariance`.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from entropix import landscape
@@ -241,16 +251,6 @@ def linearized_potential(hessian: Any, diffusion: Any) -> LinearizedPotential:
       >>> bool(jnp.allclose((jnp.diag(jnp.array([1.0, 0.1])) + p.antisymmetric) @ p.curvature, F,
       ...                   atol=1e-5))
       True
-
-    Args:
-      hessian: ``F``, shape ``(d, d)``.
-      diffusion: ``D``, shape ``(d, d)``, symmetric positive semi-definite.
-
-    Returns:
-      A :class:`LinearizedPotential`.
-
-    Raises:
-      ValueError: as :func:`lyapunov_covariance`.
     """
     f, d = _pair(hessian, diffusion)
     return _potential_parts(f, d, _solve(f, 2.0 * d, 0.0))
@@ -283,14 +283,6 @@ def potential_mismatch(
 ) -> PotentialMismatch:
     r"""Measures of how far SGD's steady state is from the Gibbs measure ``e^{−βf/c}`` of the loss.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
-      >>> m = landscape.potential_mismatch(F, 0.3 * jnp.eye(2))   # isotropic noise: Φ ∝ f
-      >>> [round(float(v), 4) for v in (m.angle, m.commutator, m.current_fraction)]
-      [0.0, 0.0, 0.0]
-
     Args:
       hessian: ``F``, shape ``(d, d)``.
       diffusion: ``D``, shape ``(d, d)``.
@@ -298,6 +290,14 @@ def potential_mismatch(
 
     Returns:
       A :class:`PotentialMismatch`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
+      >>> m = landscape.potential_mismatch(F, 0.3 * jnp.eye(2))   # isotropic noise: Φ ∝ f
+      >>> [round(float(v), 4) for v in (m.angle, m.commutator, m.current_fraction)]
+      [0.0, 0.0, 0.0]
     """
     f, d = _pair(hessian, diffusion)
     p = linearized_potential(f, d) if potential is None else potential
@@ -341,17 +341,6 @@ def sgd_stationary_covariance(
     ``F Σ + Σ Fᵀ − η F Σ Fᵀ = 2β⁻¹ D``, instead of its ``η → 0`` limit (for a loss with state
     independent noise it is then exact for every stable ``η``).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> F, D = jnp.eye(1) * 2.0, jnp.eye(1) * 4.0
-      >>> round(float(landscape.sgd_stationary_covariance(
-      ...     F, D, learning_rate=0.1, batch_size=5)[0, 0]), 6)
-      0.02
-      >>> round(float(landscape.sgd_stationary_covariance(
-      ...     F, D, learning_rate=0.1, batch_size=5, discrete=True)[0, 0]), 6)
-      0.022222
-
     Args:
       hessian: ``F``, shape ``(d, d)``.
       diffusion: ``D`` (``D_w`` with replacement, ``D_wo`` without), shape ``(d, d)``.
@@ -365,6 +354,17 @@ def sgd_stationary_covariance(
 
     Raises:
       ValueError: as :func:`lyapunov_covariance`, or ``batch_size > num_examples``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> F, D = jnp.eye(1) * 2.0, jnp.eye(1) * 4.0
+      >>> round(float(landscape.sgd_stationary_covariance(
+      ...     F, D, learning_rate=0.1, batch_size=5)[0, 0]), 6)
+      0.02
+      >>> round(float(landscape.sgd_stationary_covariance(
+      ...     F, D, learning_rate=0.1, batch_size=5, discrete=True)[0, 0]), 6)
+      0.022222
     """
     f, d = _pair(hessian, diffusion)
     temperature = noise.sgd_temperature(learning_rate, batch_size, num_examples=num_examples)
@@ -420,13 +420,6 @@ def iterate_covariance(
     run. Samples within a chain are correlated, so the standard error comes from the spread over
     chains: use several chains.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> x = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
-      >>> landscape.iterate_covariance(x).covariance.tolist()
-      [[0.5, 0.0], [0.0, 2.0]]
-
     Args:
       trajectory: ``(T, d)`` or ``(M, T, d)`` array of iterates (flatten pytrees with
         :func:`~entropix.landscape.snapshot_matrix`).
@@ -435,6 +428,13 @@ def iterate_covariance(
 
     Returns:
       An :class:`IterateCovariance`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> x = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+      >>> landscape.iterate_covariance(x).covariance.tolist()
+      [[0.5, 0.0], [0.0, 2.0]]
     """
     x = _chains(trajectory, burn_in)
     m, t, d = x.shape
@@ -476,14 +476,6 @@ def angular_momentum(
     linearized SGD of thesis eq. 6.46 it equals ``2β⁻¹ Q`` (Lemma 6.44), for both the SDE and
     the discrete recursion with ``dt = η``.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> t = jnp.linspace(0.0, 2 * jnp.pi, 1001)
-      >>> circle = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)   # unit circle, speed 1
-      >>> round(float(landscape.angular_momentum(circle, dt=float(t[1])).value[0, 1]), 3)
-      1.0
-
     Args:
       trajectory: ``(T, d)`` or ``(M, T, d)`` iterates recorded every ``dt``.
       dt: time between samples (``η`` for SGD iterates, in units where ``β⁻¹ = η/(2b)``).
@@ -492,6 +484,14 @@ def angular_momentum(
 
     Returns:
       An :class:`AngularMomentum`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> t = jnp.linspace(0.0, 2 * jnp.pi, 1001)
+      >>> circle = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)   # unit circle, speed 1
+      >>> round(float(landscape.angular_momentum(circle, dt=float(t[1])).value[0, 1]), 3)
+      1.0
     """
     dt = validation.check_positive_finite("dt", dt)
     x = _chains(trajectory, burn_in)
@@ -558,16 +558,6 @@ def projected_linearization(
     ``span(V)`` is then analyzed exactly. Nothing ``d × d`` is formed; memory ``O(num_steps·d +
     b·d)`` with ``b`` the largest batch.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> A = jnp.array([[1.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [1.0, 1.0, 1.0]])
-      >>> y = jnp.array([1.0, -1.0, 0.5, 0.0])
-      >>> loss_fn = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)
-      >>> r = landscape.projected_linearization(loss_fn, jnp.zeros(3), [(A, y)], k=2, num_steps=3)
-      >>> r.hessian.shape, r.diffusion.shape, bool(r.potential.residual < 1e-4)
-      ((2, 2), (2, 2), True)
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the critical point, any pytree.
@@ -580,6 +570,16 @@ def projected_linearization(
 
     Returns:
       A :class:`ProjectedLinearization`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> A = jnp.array([[1.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [1.0, 1.0, 1.0]])
+      >>> y = jnp.array([1.0, -1.0, 0.5, 0.0])
+      >>> loss_fn = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)
+      >>> r = landscape.projected_linearization(loss_fn, jnp.zeros(3), [(A, y)], k=2, num_steps=3)
+      >>> r.hessian.shape, r.diffusion.shape, bool(r.potential.residual < 1e-4)
+      ((2, 2), (2, 2), True)
     """
     op = hvp.hessian_operator(loss_fn, params, batches)
     k = validation.check_static_int("k", k)

@@ -78,14 +78,6 @@ def hessian_matrix(
     built from ``ceil(d / chunk_size)`` blocks of ``chunk_size`` vmapped Hessian-vector products
     and symmetrized.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * w @ b @ w
-      >>> A = jnp.array([[2.0, 1.0], [1.0, 3.0]])
-      >>> landscape.hessian_matrix(loss_fn, jnp.zeros(2), [A]).tolist()
-      [[2.0, 1.0], [1.0, 3.0]]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -95,6 +87,14 @@ def hessian_matrix(
 
     Returns:
       The symmetric ``(d, d)`` Hessian.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * w @ b @ w
+      >>> A = jnp.array([[2.0, 1.0], [1.0, 3.0]])
+      >>> landscape.hessian_matrix(loss_fn, jnp.zeros(2), [A]).tolist()
+      [[2.0, 1.0], [1.0, 3.0]]
     """
     max_params = validation.check_static_int("max_params", max_params)
     chunk_size = validation.check_static_int("chunk_size", chunk_size)
@@ -114,13 +114,6 @@ def hessian_spectrum(
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """All eigenvalues of the dataset-loss Hessian (exact; for small models).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> landscape.hessian_spectrum(loss_fn, jnp.zeros(3), [jnp.array([3.0, -1.0, 2.0])]).tolist()
-      [-1.0, 2.0, 3.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -131,6 +124,13 @@ def hessian_spectrum(
 
     Returns:
       Eigenvalues in ascending order, shape ``(d,)`` (and eigenvectors ``(d, d)`` if asked).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> landscape.hessian_spectrum(loss_fn, jnp.zeros(3), [jnp.array([3.0, -1.0, 2.0])]).tolist()
+      [-1.0, 2.0, 3.0]
     """
     matrix = hessian_matrix(loss_fn, params, batches, max_params=max_params, chunk_size=chunk_size)
     if eigenvectors:
@@ -176,12 +176,6 @@ def spectrum_summary(
     :class:`~entropix.landscape.SpectralDensity` can be passed directly (its nodes and weights
     are used).
 
-    Examples:
-      >>> from entropix import landscape
-      >>> s = landscape.spectrum_summary([-0.5, 0.0, 1e-6, 40.0], threshold=1e-4)
-      >>> s.fraction_near_zero, s.largest, s.most_negative, s.index
-      (0.5, 40.0, -0.5, 0.25)
-
     Args:
       eigenvalues: array of eigenvalues (any shape; flattened), or a ``SpectralDensity``.
       threshold: the near-zero threshold ``τ`` (the papers use 10⁻⁴, 10⁻² or 10⁻⁵).
@@ -189,6 +183,12 @@ def spectrum_summary(
 
     Returns:
       A :class:`SpectrumSummary` of Python floats.
+
+    Examples:
+      >>> from entropix import landscape
+      >>> s = landscape.spectrum_summary([-0.5, 0.0, 1e-6, 40.0], threshold=1e-4)
+      >>> s.fraction_near_zero, s.largest, s.most_negative, s.index
+      (0.5, 40.0, -0.5, 0.25)
     """
     threshold = validation.check_non_negative_finite("threshold", threshold)
     if hasattr(eigenvalues, "nodes") and hasattr(eigenvalues, "weights"):

@@ -64,13 +64,6 @@ def hutchinson_trace(
 ) -> TraceEstimate:
     """Trace of a symmetric operator from Rademacher probes, with its standard error.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> est = landscape.hutchinson_trace(jnp.diag(jnp.arange(5.0)), num_probes=8)
-      >>> float(est.trace), float(est.stderr)  # diagonal: exact
-      (10.0, 0.0)
-
     Args:
       operator: a :class:`~entropix.landscape.LinearOperator` or a dense matrix.
       num_probes: number of probes ``P``.
@@ -79,6 +72,13 @@ def hutchinson_trace(
 
     Returns:
       A :class:`TraceEstimate` ``(trace, stderr, samples)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> est = landscape.hutchinson_trace(jnp.diag(jnp.arange(5.0)), num_probes=8)
+      >>> float(est.trace), float(est.stderr)  # diagonal: exact
+      (10.0, 0.0)
     """
     op = hvp.as_operator(operator)
     num_probes = validation.check_static_int("num_probes", num_probes)
@@ -104,14 +104,6 @@ def hessian_trace(
 ) -> TraceEstimate:
     """Hutchinson estimate of the trace of the dataset-loss Hessian.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
-      >>> est = landscape.hessian_trace(loss_fn, jnp.zeros(3), [jnp.array([1.0, 2.0, 3.0])])
-      >>> float(est.trace)
-      6.0
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       params: the point ``w``, any pytree.
@@ -122,6 +114,14 @@ def hessian_trace(
 
     Returns:
       A :class:`TraceEstimate`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(b * w**2)
+      >>> est = landscape.hessian_trace(loss_fn, jnp.zeros(3), [jnp.array([1.0, 2.0, 3.0])])
+      >>> float(est.trace)
+      6.0
     """
     op = hvp.hessian_operator(loss_fn, params, batches)
     return hutchinson_trace(op, num_probes=num_probes, key=key, batch_size=batch_size)

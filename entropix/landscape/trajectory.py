@@ -37,19 +37,19 @@ PyTree = Any
 def snapshot_matrix(snapshots: Any) -> jax.Array:
     """Stacks snapshots into a ``(K, d)`` matrix (``ravel_pytree`` order per snapshot).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> snaps = [{"a": jnp.zeros(2), "b": jnp.ones(())}, {"a": jnp.ones(2), "b": jnp.zeros(())}]
-      >>> landscape.snapshot_matrix(snaps).tolist()
-      [[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
-
     Args:
       snapshots: a list of parameter pytrees, or a pytree whose leaves have a leading snapshot
         axis ``K`` (a ``(K, d)`` array included).
 
     Returns:
       The ``(K, d)`` matrix.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> snaps = [{"a": jnp.zeros(2), "b": jnp.ones(())}, {"a": jnp.ones(2), "b": jnp.zeros(())}]
+      >>> landscape.snapshot_matrix(snaps).tolist()
+      [[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
     """
     if isinstance(snapshots, list):
         if not snapshots:
@@ -89,6 +89,13 @@ def increment_spectrum(snapshots: Any, *, power: bool = False) -> TrajectorySpec
 
     White-noise increments (Brownian motion) give a flat spectrum in expectation.
 
+    Args:
+      snapshots: ``K ≥ 3`` snapshots (see :func:`snapshot_matrix`).
+      power: return ``|F|²`` instead of ``|F|``.
+
+    Returns:
+      A :class:`TrajectorySpectrum`.
+
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> from entropix import landscape
@@ -96,13 +103,6 @@ def increment_spectrum(snapshots: Any, *, power: bool = False) -> TrajectorySpec
       >>> s = landscape.increment_spectrum(walk, power=True)
       >>> bool(jnp.abs(s.mean[1:].mean() / 512 - 1.0) < 0.05)   # white: E|F|² = K − 1
       True
-
-    Args:
-      snapshots: ``K ≥ 3`` snapshots (see :func:`snapshot_matrix`).
-      power: return ``|F|²`` instead of ``|F|``.
-
-    Returns:
-      A :class:`TrajectorySpectrum`.
     """
     x = snapshot_matrix(snapshots)
     if x.shape[0] < 3:
@@ -145,14 +145,6 @@ def autocorrelation(
                     {\\sum_{k=0}^{K-1} (x^i_k - \\bar x^i)^2},
       \\qquad \\text{band } \\pm \\frac{z_{(1+c)/2}}{\\sqrt K}.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> noise = jax.random.normal(jax.random.key(0), (400, 50))
-      >>> ac = landscape.autocorrelation(noise, max_lag=5)
-      >>> float(ac.mean[0]), round(float(ac.band), 3), bool(jnp.all(jnp.abs(ac.mean[1:]) < ac.band))
-      (1.0, 0.098, True)
-
     Args:
       snapshots: ``K ≥ 2`` snapshots (see :func:`snapshot_matrix`).
       max_lag: largest lag (default ``K // 2``; ``< K``).
@@ -161,6 +153,14 @@ def autocorrelation(
 
     Returns:
       An :class:`Autocorrelation`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> noise = jax.random.normal(jax.random.key(0), (400, 50))
+      >>> ac = landscape.autocorrelation(noise, max_lag=5)
+      >>> float(ac.mean[0]), round(float(ac.band), 3), bool(jnp.all(jnp.abs(ac.mean[1:]) < ac.band))
+      (1.0, 0.098, True)
     """
     x = snapshot_matrix(snapshots)
     k = x.shape[0]
@@ -220,14 +220,6 @@ def full_gradient_norms(
 ) -> GradientNorms:
     """Full-data loss and gradient norm ``‖∇f(x_k)‖`` at each snapshot.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import landscape
-      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(w**2)
-      >>> out = landscape.full_gradient_norms(loss_fn, [jnp.array([3.0, 4.0]), jnp.zeros(2)], [0])
-      >>> out.grad_norm.tolist()
-      [5.0, 0.0]
-
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a batch mean).
       snapshots: a list of parameter pytrees or a pytree stacked along a leading snapshot axis.
@@ -235,6 +227,14 @@ def full_gradient_norms(
 
     Returns:
       A :class:`GradientNorms` with arrays of shape ``(K,)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import landscape
+      >>> loss_fn = lambda w, b: 0.5 * jnp.sum(w**2)
+      >>> out = landscape.full_gradient_norms(loss_fn, [jnp.array([3.0, 4.0]), jnp.zeros(2)], [0])
+      >>> out.grad_norm.tolist()
+      [5.0, 0.0]
     """
     if isinstance(snapshots, list):
         if not snapshots:

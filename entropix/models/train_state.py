@@ -23,6 +23,16 @@ def apply_gradients(state: Any, grads: Any, **extra_args: Any) -> Any:
     form; ``state.params`` is the walker in the step form and the anchor after a compiled
     update — evaluate ``entropix.anchor_params(state.opt_state, state.params)`` in both.
 
+    Args:
+      state: a ``flax.training.train_state.TrainState`` (or any dataclass with ``step``,
+        ``params``, ``tx``, ``opt_state`` and ``replace``).
+      grads: the gradient at ``state.params`` (minibatch 0 of the outer step in the compiled
+        form).
+      **extra_args: keyword arguments of ``tx.update`` (e.g. ``grad_fn``, ``value``).
+
+    Returns:
+      The new state, ``step`` incremented by one.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax, entropix
       >>> from flax.training.train_state import TrainState
@@ -34,16 +44,6 @@ def apply_gradients(state: Any, grads: Any, **extra_args: Any) -> Any:
       >>> state = apply_gradients(state, grad_fn(state.params, jnp.array(0)), grad_fn=grad_fn)
       >>> int(state.step), int(entropix.outer_step_count(state.opt_state))
       (1, 1)
-
-    Args:
-      state: a ``flax.training.train_state.TrainState`` (or any dataclass with ``step``,
-        ``params``, ``tx``, ``opt_state`` and ``replace``).
-      grads: the gradient at ``state.params`` (minibatch 0 of the outer step in the compiled
-        form).
-      **extra_args: keyword arguments of ``tx.update`` (e.g. ``grad_fn``, ``value``).
-
-    Returns:
-      The new state, ``step`` incremented by one.
     """
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params, **extra_args)
     params = optax.apply_updates(state.params, updates)

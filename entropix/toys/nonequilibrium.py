@@ -94,17 +94,17 @@ def _check_point(x: jax.Array) -> jax.Array:
 def double_well_potential(x: jax.Array) -> jax.Array:
     r"""``Φ(x) = (x₁² − 1)²/4 + x₂²/2``, the steady-state potential of Example 6.43.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import toys
-      >>> toys.double_well_potential(jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])).tolist()
-      [0.0, 0.25, 2.25]
-
     Args:
       x: points, shape ``(..., 2)``.
 
     Returns:
       ``Φ(x)``, shape ``(...)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import toys
+      >>> toys.double_well_potential(jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])).tolist()
+      [0.0, 0.25, 2.25]
     """
     x = _check_point(x)
     return (x[..., 0] ** 2 - 1.0) ** 2 / 4.0 + x[..., 1] ** 2 / 2.0
@@ -118,18 +118,18 @@ def double_well_rotation(x: jax.Array, strength: float) -> jax.Array:
     stationary without the thesis' Assumption 6.22 (``∇·j = 0``) or ``j ⟂ ∇Φ`` (Lemma 6.23):
     only ``∇·(j e^{−Φ}) = ∇·j − j·∇Φ = 0`` is needed.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import toys
-      >>> [round(v, 4) for v in toys.double_well_rotation(jnp.array([0.0, 1.0]), 1.0).tolist()]
-      [-1.6487, 0.0]
-
     Args:
       x: points, shape ``(..., 2)``.
       strength: ``λ ≥ 0``.
 
     Returns:
       ``j(x)``, shape ``(..., 2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import toys
+      >>> [round(v, 4) for v in toys.double_well_rotation(jnp.array([0.0, 1.0]), 1.0).tolist()]
+      [-1.6487, 0.0]
     """
     lam = _check_strength(strength)
     x = _check_point(x)
@@ -141,18 +141,18 @@ def double_well_rotation(x: jax.Array, strength: float) -> jax.Array:
 def double_well_gradient(x: jax.Array, strength: float) -> jax.Array:
     r"""``∇f(x) = ∇Φ(x) − j(x)``: SGD's drift is ``−∇f`` (Example 6.43).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import toys
-      >>> toys.double_well_gradient(jnp.array([1.0, 0.0]), 0.0).tolist()   # a minimum at λ = 0
-      [0.0, 0.0]
-
     Args:
       x: points, shape ``(..., 2)``.
       strength: ``λ ≥ 0``.
 
     Returns:
       ``∇f(x)``, shape ``(..., 2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import toys
+      >>> toys.double_well_gradient(jnp.array([1.0, 0.0]), 0.0).tolist()   # a minimum at λ = 0
+      [0.0, 0.0]
     """
     x = _check_point(x)
     grad_phi = jnp.stack([x[..., 0] * (x[..., 0] ** 2 - 1.0), x[..., 1]], axis=-1)
@@ -182,14 +182,14 @@ def double_well_moments() -> DoubleWellMoments:
     and a 40,001-point trapezoid rule on that smooth, rapidly decaying integrand is accurate to
     machine precision.
 
+    Returns:
+      A :class:`DoubleWellMoments`.
+
     Examples:
       >>> from entropix import toys
       >>> m = toys.double_well_moments()
       >>> round(m.normalizer, 6), round(m.x1_squared, 6), m.x2_squared
       (7.623468, 1.041797, 1.0)
-
-    Returns:
-      A :class:`DoubleWellMoments`.
     """
     s = np.linspace(-7.0, 7.0, 40001)
     w = np.exp(-((s**2 - 1.0) ** 2) / 4.0)
@@ -210,17 +210,17 @@ def double_well_moments() -> DoubleWellMoments:
 def double_well_density(x: jax.Array) -> jax.Array:
     r"""The steady-state density ``e^{−Φ(x)}/Z`` (the same for every ``λ``).
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import toys
-      >>> round(float(toys.double_well_density(jnp.array([1.0, 0.0]))), 6)   # 1/Z
-      0.131174
-
     Args:
       x: points, shape ``(..., 2)``.
 
     Returns:
       The density, shape ``(...)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import toys
+      >>> round(float(toys.double_well_density(jnp.array([1.0, 0.0]))), 6)   # 1/Z
+      0.131174
     """
     return jnp.exp(-double_well_potential(x)) / double_well_moments().normalizer
 
@@ -228,17 +228,17 @@ def double_well_density(x: jax.Array) -> jax.Array:
 def double_well_angular_velocity(strength: float) -> float:
     r"""Exact stationary mean angular velocity ``E[x₁ẋ₂ − x₂ẋ₁] = 2πλ/Z``.
 
-    Examples:
-      >>> from entropix import toys
-      >>> round(toys.double_well_angular_velocity(0.5), 4), round(
-      ...     toys.double_well_angular_velocity(1.5), 4)
-      (0.4121, 1.2363)
-
     Args:
       strength: ``λ ≥ 0``.
 
     Returns:
       ``2πλ/Z`` as a float.
+
+    Examples:
+      >>> from entropix import toys
+      >>> round(toys.double_well_angular_velocity(0.5), 4), round(
+      ...     toys.double_well_angular_velocity(1.5), 4)
+      (0.4121, 1.2363)
     """
     return 2 * math.pi * _check_strength(strength) / double_well_moments().normalizer
 
@@ -254,14 +254,14 @@ def double_well_critical_strength() -> float:
     The maximum is at ``s = 0``, so ``λ_c = e^{−1/4} = 0.7788…``: the two off-origin critical
     points merge into the origin as ``λ ↑ λ_c``.
 
+    Returns:
+      ``λ_c`` as a float.
+
     Examples:
       >>> import math
       >>> from entropix import toys
       >>> round(toys.double_well_critical_strength(), 6), round(math.exp(-0.25), 6)
       (0.778801, 0.778801)
-
-    Returns:
-      ``λ_c`` as a float.
     """
     s = np.linspace(0.0, 1.0, 200001)[:-1]
     return float(np.max(np.sqrt(1.0 - s) * np.exp(-_log_g(s))))
@@ -274,6 +274,12 @@ def double_well_critical_points(strength: float) -> np.ndarray:
     ``2 log λ + 2E(s) = log(1 − s)`` (see the module docstring); every sign change of that
     equation on a fine grid of ``s ∈ (0, 1)`` is refined by bisection to machine precision.
 
+    Args:
+      strength: ``λ ≥ 0``.
+
+    Returns:
+      A float64 array of shape ``(n, 2)``, sorted by ``x₁``.
+
     Examples:
       >>> from entropix import toys
       >>> toys.double_well_critical_points(0.0).tolist()
@@ -282,12 +288,6 @@ def double_well_critical_points(strength: float) -> np.ndarray:
       [[-0.9024, -0.3888], [0.0, 0.0], [0.9024, 0.3888]]
       >>> toys.double_well_critical_points(1.5).tolist()
       [[0.0, 0.0]]
-
-    Args:
-      strength: ``λ ≥ 0``.
-
-    Returns:
-      A float64 array of shape ``(n, 2)``, sorted by ``x₁``.
     """
     lam = _check_strength(strength)
     points = [(0.0, 0.0)]
@@ -354,14 +354,6 @@ def simulate_sde(
     Chains run in parallel (``vmap``), steps in a ``lax.scan``; ``burn_in`` steps are run first
     and discarded. The stationary law of the scheme differs from the SDE's by ``O(dt)``.
 
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from entropix import toys
-      >>> path = toys.simulate_sde(lambda x: -x, jnp.zeros((256, 1)), jax.random.key(0),
-      ...                          dt=0.05, num_steps=400, burn_in=100, record_every=4)
-      >>> path.samples.shape, round(float(jnp.var(path.samples)), 1)    # OU: variance T = 1
-      ((256, 100, 1), 1.0)
-
     Args:
       drift: ``b(x)`` for one state of shape ``(d,)`` (e.g. ``lambda x: -∇f(x)``).
       x0: initial states, shape ``(chains, d)``.
@@ -375,6 +367,14 @@ def simulate_sde(
 
     Returns:
       An :class:`SDEPath`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from entropix import toys
+      >>> path = toys.simulate_sde(lambda x: -x, jnp.zeros((256, 1)), jax.random.key(0),
+      ...                          dt=0.05, num_steps=400, burn_in=100, record_every=4)
+      >>> path.samples.shape, round(float(jnp.var(path.samples)), 1)    # OU: variance T = 1
+      ((256, 100, 1), 1.0)
     """
     x0 = jnp.asarray(x0)
     if x0.ndim != 2:
@@ -460,14 +460,6 @@ def winding_rate(path: jax.Array, *, dt: float, center: jax.Array | None = None)
     for counter-clockwise circulation. Samples must be close enough that the angle moves by
     less than ``π`` between them.
 
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from entropix import toys
-      >>> t = jnp.linspace(0.0, 4 * jnp.pi, 401)
-      >>> circle = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)[None]    # two turns
-      >>> [round(v, 4) for v in toys.winding_rate(circle, dt=float(t[1])).tolist()]
-      [1.0]
-
     Args:
       path: ``(chains, T, 2)`` samples recorded every ``dt``.
       dt: time between samples.
@@ -475,6 +467,14 @@ def winding_rate(path: jax.Array, *, dt: float, center: jax.Array | None = None)
 
     Returns:
       Per-chain angular speed, shape ``(chains,)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from entropix import toys
+      >>> t = jnp.linspace(0.0, 4 * jnp.pi, 401)
+      >>> circle = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)[None]    # two turns
+      >>> [round(v, 4) for v in toys.winding_rate(circle, dt=float(t[1])).tolist()]
+      [1.0]
     """
     path = jnp.asarray(path)
     if path.ndim != 3 or path.shape[-1] != 2 or path.shape[1] < 2:
