@@ -136,19 +136,12 @@ def _comparison_rows(
 ) -> dict[str, dict[str, Any]]:
     """Every row a comparison can run, by row name (see :func:`comparison_optimizers`)."""
     replicas = dict(num_replicas=3)
-    return {
+    rows = {
         "sgd": dict(name="sgd", label="SGD (Nesterov)", learning_rate=learning_rate, momentum=0.9),
         "adam": dict(name="adam", label="Adam", learning_rate=adam_learning_rate),
         "sam": dict(name="sam", label="SAM", learning_rate=learning_rate, rho=0.05),
         "entropy_sgd": dict(
             name="entropy_sgd", label="Entropy-SGD", learning_rate=1.0, noise=1e-4, **local
-        ),
-        "entropy_sgd_auto": dict(
-            name="entropy_sgd",
-            label="Entropy-SGD (auto γ)",
-            learning_rate=1.0,
-            noise=1e-4,
-            **{**local, "coupling": "auto"},
         ),
         "entropy_adam": dict(
             name="entropy_adam",
@@ -164,14 +157,6 @@ def _comparison_rows(
             elastic_coupling=0.1,
             **replicas,
             **local,
-        ),
-        "parle_auto": dict(
-            name="parle",
-            label="Parle (n=3, auto γ)",
-            learning_rate=1.0,
-            elastic_coupling=0.1,
-            **replicas,
-            **{**local, "coupling": "auto"},
         ),
         "parle_split": dict(
             name="parle",
@@ -200,6 +185,10 @@ def _comparison_rows(
             **replicas,
         ),
     }
+    # The same rows with the automatic coupling instead of the hand-set γ.
+    for row, label in (("entropy_sgd", "Entropy-SGD (auto γ)"), ("parle", "Parle (n=3, auto γ)")):
+        rows[f"{row}_auto"] = {**rows[row], "label": label, "coupling": "auto"}
+    return rows
 
 
 COMPARISON_ROWS: tuple[str, ...] = tuple(_comparison_rows(1.0, 1.0, 1.0, {}))

@@ -95,3 +95,24 @@ def test_config_runs_one_round_of_each_optimizer(path, row):
         assert record["round"] == 1 and np.isfinite(record["test_loss"]), optimizer["name"]
         if language_model:
             assert record["test_perplexity"] == pytest.approx(np.exp(record["test_loss"]))
+
+
+def test_comparison_rows_share_settings_and_name_bad_rows():
+    from entropix.experiments import comparison_optimizers
+
+    rows = comparison_optimizers(
+        ("sgd", "entropy_sgd", "entropy_sgd_auto", "parle_auto"),
+        learning_rate=0.05,
+        adam_learning_rate=1e-3,
+        sgld_learning_rate=0.02,
+        lr_drops=[30],
+    )
+    sgd, esgd, auto, parle = rows
+    assert sgd["learning_rate"] == 0.05 and all(r["lr_drops"] == [30] for r in rows)
+    assert esgd["sgld_learning_rate"] == 0.02 and esgd["coupling"] == 0.1
+    assert auto == {**esgd, "label": "Entropy-SGD (auto γ)", "coupling": "auto"}
+    assert parle["coupling"] == "auto" and parle["num_replicas"] == 3
+    with pytest.raises(ValueError, match="unknown comparison row 'sgdd'; valid rows: sgd, adam"):
+        comparison_optimizers(("sgdd",), learning_rate=0.1, adam_learning_rate=1e-3)
+    with pytest.raises(ValueError, match="needs entropy_adam_learning_rate"):
+        comparison_optimizers(("entropy_adam",), learning_rate=0.1, adam_learning_rate=1e-3)
