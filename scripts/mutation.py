@@ -272,6 +272,14 @@ def _pytest(work: pathlib.Path, tests: list[str], timeout: float) -> tuple[str, 
     return outcome, time.monotonic() - start, out[-2000:]
 
 
+def _first_failure(output: str) -> str | None:
+    """The id of the first failing test in pytest's short summary (``FAILED id - …``)."""
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split()[1]
+    return None
+
+
 def _tests_for(config: dict, module: str) -> list[str]:
     entry = config["modules"][module]
     tests = list(entry["tests"])
@@ -324,6 +332,7 @@ def run_module(config: dict, module: str, work: pathlib.Path, results: pathlib.P
                 "source": source_hash,
                 "status": status,
                 "seconds": round(seconds, 1),
+                "killed_by": _first_failure(tail) if status == "killed" else None,
                 "date": time.strftime("%Y-%m-%d"),
             }
             with results.open("a") as f:
