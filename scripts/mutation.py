@@ -309,7 +309,12 @@ def run_module(config: dict, module: str, work: pathlib.Path, results: pathlib.P
         found = found[: args.limit]
     source_hash = _module_hash(module)
     done = _done(results)
-    todo = [m for m in found if (m.ident, source_hash) not in done]
+    todo = [
+        m
+        for m in found
+        if (m.ident, source_hash) not in done
+        or (args.rerun_survivors and done[(m.ident, source_hash)]["status"] == "survived")
+    ]
     tests = _tests_for(config, module)
     print(f"\n== {module}: {len(found)} mutants, {len(todo)} to run; tests: {' '.join(tests)}")
     if not todo:
@@ -389,6 +394,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--results", type=pathlib.Path, default=None,
         help="JSON-lines results file (default: WORKDIR/results.jsonl); reruns skip done mutants",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rerun-survivors", action="store_true",
+        help="run the recorded survivors again (after adding tests that should kill them)",
     )  # fmt: skip
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument("--min-timeout", type=float, default=60.0)

@@ -56,6 +56,16 @@ def test_convention_converters():
         (entropix.exponential_scoping, dict(initial_coupling=1.0, growth_rate=-0.1), "growth"),
         (entropix.parle_scoping, dict(initial_coupling=1.0, steps_per_epoch=0), "steps_per"),
         (entropix.bounded_exponential_scoping, dict(final_coupling=1.0, time_constant=0), "time"),
+        (
+            entropix.exponential_scoping,
+            dict(initial_coupling=1.0, growth_rate=0.1, max_coupling=-1.0),
+            "max_coupling",
+        ),
+        (
+            entropix.parle_scoping,
+            dict(initial_coupling=1.0, steps_per_epoch=10, max_coupling=0.0),
+            "max_coupling",
+        ),
     ],
 )
 def test_schedule_validation(factory, kwargs, match):
