@@ -351,9 +351,15 @@ def run_module(config: dict, module: str, work: pathlib.Path, results: pathlib.P
         target.write_text(original)
 
 
-def report(config: dict, results: pathlib.Path, modules: list[str]) -> None:
+def report(config: dict, results: pathlib.Path, modules: list[str], markdown: bool = False) -> None:
     done = _done(results)
-    print(f"\n{'module':44s} {'killed':>6s} {'survived':>8s} {'timeout':>7s} {'total':>6s}  score")
+    if markdown:
+        print("| module | killed | survived | timed out | total | score | date |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+    else:
+        print(
+            f"\n{'module':44s} {'killed':>6s} {'survived':>8s} {'timeout':>7s} {'total':>6s}  score"
+        )
     survivors = []
     for module in modules:
         try:
@@ -364,11 +370,23 @@ def report(config: dict, results: pathlib.Path, modules: list[str]) -> None:
         records = [done.get((m.ident, source_hash)) for m in found]
         ran = [r for r in records if r is not None]
         if not ran:
-            print(f"{module:44s} {'not run':>6s} ({len(found)} mutants)")
+            if markdown:
+                print(f"| `{module}` | – | – | – | {len(found)} | not run | |")
+            else:
+                print(f"{module:44s} {'not run':>6s} ({len(found)} mutants)")
             continue
         count = {s: sum(r["status"] == s for r in ran) for s in ("killed", "survived", "timeout")}
         killed = count["killed"] + count["timeout"]
         partial = "" if len(ran) == len(found) else f"  ({len(ran)} of {len(found)} run)"
+        if markdown:
+            score = f"{100 * killed / len(ran):.0f} %{partial}"
+            dates = sorted({r["date"] for r in ran})
+            print(
+                f"| `{module}` | {count['killed']} | {count['survived']} | {count['timeout']} | "
+                f"{len(ran)} | {score} | {dates[-1]} |"
+            )
+            survivors += [r for r in ran if r["status"] == "survived"]
+            continue
         print(
             f"{module:44s} {count['killed']:6d} {count['survived']:8d} {count['timeout']:7d} "
             f"{len(ran):6d}  {100 * killed / len(ran):4.0f}%{partial}"
@@ -386,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=pathlib.Path, default=CONFIG)
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
     parser.add_argument("--report", action="store_true", help="print the table and stop")
+    parser.add_argument("--markdown", action="store_true", help="the table in Markdown")
     parser.add_argument("--limit", type=int, default=0, help="at most this many per module")
     parser.add_argument(
         "--workdir", type=pathlib.Path, default=pathlib.Path("/tmp/entropix-mutation"),
@@ -419,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
         _copy_tree(args.workdir)
         for module in modules:
             run_module(config, module, args.workdir, results, args)
-    report(config, results, modules)
+    report(config, results, modules, markdown=args.markdown)
 
 
 if __name__ == "__main__":

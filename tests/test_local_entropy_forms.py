@@ -312,6 +312,13 @@ def test_anchor_params_inside_chain():
     chex.assert_trees_all_close(entropix.anchor_params(state), params)
     with pytest.raises(ValueError, match="LocalEntropyState"):
         entropix.anchor_params(optax.sgd(0.1).init(params))
+    # With params: the anchor (not the live params) when the structures match, the params for
+    # a state without a two-loop optimizer, a named error when the structures differ.
+    live = {"w": jnp.array([5.0, 6.0, 7.0])}
+    chex.assert_trees_all_equal(entropix.anchor_params(state, live), params)
+    chex.assert_trees_all_equal(entropix.anchor_params(optax.sgd(0.1).init(live), live), live)
+    with pytest.raises(ValueError, match="2 leaves vs 1"):
+        entropix.anchor_params(state, {"w": live["w"], "b": live["w"]})
 
 
 @pytest.mark.parametrize("compiled", [False, True])
