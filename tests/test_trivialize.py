@@ -233,6 +233,8 @@ def test_diagnostics():
     # Scale invariance, also when ‖h‖ ‖w‖ < 1 (here 0.02).
     small = jax.tree.map(lambda x: 0.1 * x, (h, w))
     assert float(tz.field_alignment(*small)) == pytest.approx(0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="zip"):  # a leaf missing, not silently dropped
+        tz.field_alignment(h, {"a": w["a"]})
     with pytest.raises(ValueError, match="TrivializingFieldState"):
         tz.get_trivializing_field(optax.sgd(0.1).init(w))
 
