@@ -257,10 +257,12 @@ def test_unbound_replica_axis_is_a_clear_error(opt):
 
 
 def test_parle_needs_steps_per_epoch_for_default_scoping():
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        entropix.parle(0.1)
-    schedule_opt = entropix.parle(0.1, steps_per_epoch=10)
-    assert schedule_opt is not None
+    # Either coupling left to its default schedule needs steps_per_epoch.
+    for given in ({}, {"coupling": 0.5}, {"elastic_coupling": 1.0}):
+        with pytest.raises(ValueError, match="steps_per_epoch"):
+            entropix.parle(0.1, **given)
+    entropix.parle(0.1, steps_per_epoch=10)
+    entropix.parle(0.1, coupling=0.5, elastic_coupling=1.0)
 
 
 def test_ensemble_and_replica_mean():
