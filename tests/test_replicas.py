@@ -332,3 +332,23 @@ def test_replica_mean_over_a_tuple_of_axes():
     got, want = nested(entropix.replica_mean), nested(_pmean)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(got[1, 2], stacked.reshape(6, 4).mean(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("factory", "default"), [(entropix.elastic_sgd, 1.0), (entropix.replicated_sgd, 1e-3)]
+)
+def test_deprecated_coupling_keyword_sets_the_elastic_coupling(factory, default):
+    # `coupling=` is the old name of `elastic_coupling=`: alone it warns and sets ρ (the same
+    # steps as the new name), with the new name at a value of its own it is an error.
+    params = stack([mlp_params(0), mlp_params(1)])
+    batches = make_batches(2, 2)
+    with pytest.warns(DeprecationWarning, match="elastic_coupling=0.5"):
+        old = factory(0.1, coupling=0.5)
+    with pytest.warns(DeprecationWarning):
+        factory(0.1, coupling=0.5, elastic_coupling=default)  # the new name left at its default
+    chex.assert_trees_all_close(
+        run_replicas(old, params, batches, 2)[0],
+        run_replicas(factory(0.1, elastic_coupling=0.5), params, batches, 2)[0],
+    )
+    with pytest.raises(TypeError, match="both `coupling` and `elastic_coupling`"):
+        factory(0.1, coupling=0.5, elastic_coupling=2 * default)
