@@ -348,18 +348,19 @@ def test_float32_accumulator_keeps_steps_below_bfloat16_resolution(compiled):
     np.testing.assert_allclose(params, 1.0, atol=0)  # 1 − 10⁻³ rounds to 1 in bfloat16
 
 
+@pytest.mark.parametrize("num_inner", [1, NUM_INNER])
 @pytest.mark.parametrize("compiled", [False, True])
-def test_is_outer_step_after_every_outer_step_and_never_at_init(compiled):
+def test_is_outer_step_after_every_outer_step_and_never_at_init(compiled, num_inner):
     # Step form: true after update k iff k is a positive multiple of L; compiled form: after
     # every update. A fresh state has taken no step.
-    opt = entropix.heat(0.1, num_inner_steps=NUM_INNER, coupling=10.0, compiled=compiled)
+    opt = entropix.heat(0.1, num_inner_steps=num_inner, coupling=10.0, compiled=compiled)
     params = jnp.ones(2)
     state = opt.init(params)
     flags = [bool(entropix.is_outer_step(state))]
     extra = {"grad_fn": lambda p, i: p} if compiled else {}
-    for _ in range(2 * NUM_INNER):
+    for _ in range(2 * num_inner):
         updates, state = opt.update(params, state, params, **extra)
         params = optax.apply_updates(params, updates)
         flags.append(bool(entropix.is_outer_step(state)))
-    expected = [k > 0 and (compiled or k % NUM_INNER == 0) for k in range(2 * NUM_INNER + 1)]
+    expected = [k > 0 and (compiled or k % num_inner == 0) for k in range(2 * num_inner + 1)]
     assert flags == expected
