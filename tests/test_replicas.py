@@ -256,13 +256,24 @@ def test_unbound_replica_axis_is_a_clear_error(opt):
             _, state = opt.update(params, state, params)
 
 
-def test_parle_needs_steps_per_epoch_for_default_scoping():
+def test_parle_default_scoping_needs_steps_per_epoch_and_fills_only_missing_couplings():
     # Either coupling left to its default schedule needs steps_per_epoch.
     for given in ({}, {"coupling": 0.5}, {"elastic_coupling": 1.0}):
         with pytest.raises(ValueError, match="steps_per_epoch"):
             entropix.parle(0.1, **given)
-    entropix.parle(0.1, steps_per_epoch=10)
-    entropix.parle(0.1, coupling=0.5, elastic_coupling=1.0)
+    # The defaults are Parle's scoping schedules; a coupling that is given is used as given.
+    params, batches = stack([mlp_params(0), mlp_params(1)]), make_batches(2, 2)
+    args = dict(num_inner_steps=2, sgld_learning_rate=0.1, noise=0.0, steps_per_epoch=10)
+    gamma = entropix.parle_scoping(0.01, 10, max_coupling=1.0)
+    rho = entropix.parle_scoping(1.0, 10, max_coupling=10.0)
+    for given, explicit in (
+        (dict(coupling=0.3), dict(coupling=0.3, elastic_coupling=rho)),
+        (dict(elastic_coupling=2.0), dict(coupling=gamma, elastic_coupling=2.0)),
+    ):
+        chex.assert_trees_all_close(
+            run_replicas(entropix.parle(0.5, **given, **args), params, batches, 2)[0],
+            run_replicas(entropix.parle(0.5, **explicit, **args), params, batches, 2)[0],
+        )
 
 
 def test_ensemble_and_replica_mean():
