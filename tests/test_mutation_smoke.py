@@ -34,12 +34,12 @@ NUM_INNER, COUPLING, DIM = 3, 25.0, 4000
 
 
 def _driver():
-    spec = importlib.util.spec_from_file_location(
+    found = importlib.util.spec_from_file_location(
         "entropix_mutation_driver", ROOT / "scripts" / "mutation.py"
     )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
+    module = importlib.util.module_from_spec(found)
+    sys.modules[found.name] = module  # dataclasses look the module up while the class is built
+    found.loader.exec_module(module)
     return module
 
 

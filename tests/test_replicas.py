@@ -280,6 +280,11 @@ def test_ensemble_and_replica_mean():
     logits = jnp.log(jnp.array([[[1.0, 1.0]], [[1.0, 3.0]]]))
     probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, AXIS), axis_name=AXIS)(logits)
     np.testing.assert_allclose(probs[1, 0], [0.375, 0.625], rtol=1e-6)
+    # Sequence logits (batch, time, classes): the softmax is over the classes, the last axis.
+    logits = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4, 5))
+    probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, AXIS), axis_name=AXIS)(logits)
+    expected = np.mean(np.asarray(jax.nn.softmax(logits, axis=-1)), axis=0)
+    np.testing.assert_allclose(probs, np.broadcast_to(expected, probs.shape), rtol=1e-5)
     stats = {"mean": jnp.array([[1.0], [3.0]])}
     averaged = jax.vmap(lambda s: entropix.replica_mean(s, AXIS), axis_name=AXIS)(stats)
     np.testing.assert_allclose(averaged["mean"], [[2.0], [2.0]])
