@@ -262,17 +262,19 @@ def test_parle_default_scoping_needs_steps_per_epoch_and_fills_only_missing_coup
         with pytest.raises(ValueError, match="steps_per_epoch"):
             entropix.parle(0.1, **given)
     # The defaults are Parle's scoping schedules; a coupling that is given is used as given.
-    params, batches = stack([mlp_params(0), mlp_params(1)]), make_batches(2, 2)
-    args = dict(num_inner_steps=2, sgld_learning_rate=0.1, noise=0.0, steps_per_epoch=10)
-    gamma = entropix.parle_scoping(0.01, 10, max_coupling=1.0)
-    rho = entropix.parle_scoping(1.0, 10, max_coupling=10.0)
+    # One minibatch per epoch: the schedules double every outer step and reach their clips
+    # (γ: 1 after 7 outer steps, ρ: 10 after 4) within the 8 outer steps run here.
+    params, batches = stack([mlp_params(0), mlp_params(1)]), make_batches(2, 16)
+    args = dict(num_inner_steps=2, sgld_learning_rate=0.1, noise=0.0, steps_per_epoch=1)
+    gamma = entropix.parle_scoping(0.01, 1, max_coupling=1.0)
+    rho = entropix.parle_scoping(1.0, 1, max_coupling=10.0)
     for given, explicit in (
         (dict(coupling=0.3), dict(coupling=0.3, elastic_coupling=rho)),
         (dict(elastic_coupling=2.0), dict(coupling=gamma, elastic_coupling=2.0)),
     ):
         chex.assert_trees_all_close(
-            run_replicas(entropix.parle(0.5, **given, **args), params, batches, 2)[0],
-            run_replicas(entropix.parle(0.5, **explicit, **args), params, batches, 2)[0],
+            run_replicas(entropix.parle(0.5, **given, **args), params, batches, 16)[0],
+            run_replicas(entropix.parle(0.5, **explicit, **args), params, batches, 16)[0],
         )
 
 
@@ -368,3 +370,18 @@ def test_deprecated_coupling_keyword_sets_the_elastic_coupling(factory, default)
     )
     with pytest.raises(TypeError, match="both `coupling` and `elastic_coupling`"):
         factory(0.1, coupling=0.5, elastic_coupling=2 * default)
+
+
+def test_elastic_coupling_every_k_steps_with_strength_k_rho():
+    # Two replicas at w = 1 and 3 (mean 2), zero gradients, ρ = 0.1, K = 3: the force
+    # K ρ (w − mean) = ∓0.3 acts at counts 0, 3, 6 and nowhere else.
+    tx = entropix.add_elastic_coupling(0.1, axis_name=AXIS, every=3)
+    params = jnp.array([[1.0], [3.0]])
+    state = jax.vmap(tx.init)(params)
+    step = jax.vmap(lambda s, p: tx.update(jnp.zeros(1), s, p), axis_name=AXIS)
+    forces = []
+    for _ in range(7):
+        updates, state = step(state, params)
+        forces.append(np.asarray(updates[:, 0]))
+    expected = [[-0.3, 0.3] if count % 3 == 0 else [0.0, 0.0] for count in range(7)]
+    np.testing.assert_allclose(forces, expected, rtol=1e-6)
