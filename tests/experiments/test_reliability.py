@@ -630,3 +630,19 @@ def test_config_differences_sorts_each_change_into_significant_or_harmless():
         [("optimizer.lr_drops", [], [[3, 0.2]])],
         [],
     )
+
+
+def test_resume_into_an_empty_workdir_starts_fresh_and_into_a_foreign_one_is_refused(tmp_path):
+    meta, resuming = trainer._open_run(
+        tmp_path, {"model": "mlp"}, {"name": "sgd"}, resume=True, overwrite=False
+    )
+    assert resuming is False
+    assert (meta["config"], meta["optimizer"], meta["status"], meta["resumes"]) == (
+        {"model": "mlp"},
+        {"name": "sgd"},
+        "running",
+        [],
+    )
+    (tmp_path / "metrics.jsonl").write_text("")  # run files without the run's config.json
+    with pytest.raises(ConfigError, match=r"config\.json not found, so --resume cannot check"):
+        trainer._open_run(tmp_path, {"model": "mlp"}, {"name": "sgd"}, resume=True, overwrite=False)
