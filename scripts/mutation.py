@@ -245,17 +245,18 @@ def _copy_tree(work: pathlib.Path) -> None:
             shutil.copy2(ROOT / name, work / name)
 
 
-def _pytest(work: pathlib.Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+def _pytest(
+    work: pathlib.Path, tests: list[str], timeout: float, cache: bool = True
+) -> tuple[str, float, str]:
     """Runs the tests in ``work``; ('passed' | 'failed' | 'timeout', seconds, output tail)."""
     env = dict(os.environ)
-    env.update(
-        PYTHONPATH=str(work),
-        PYTHONDONTWRITEBYTECODE="1",
-        JAX_PLATFORMS="cpu",
-        JAX_COMPILATION_CACHE_DIR=str(work / ".jax_cache"),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-    )
+    env.update(PYTHONPATH=str(work), PYTHONDONTWRITEBYTECODE="1", JAX_PLATFORMS="cpu")
+    if cache:
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(work / ".jax_cache"),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -322,7 +323,8 @@ def run_module(config: dict, module: str, work: pathlib.Path, results: pathlib.P
     original = (ROOT / module).read_text()
     target = work / module
     target.write_text(original)
-    outcome, baseline, tail = _pytest(work, tests, args.baseline_timeout)
+    cache = entry.get("compilation_cache", True)
+    outcome, baseline, tail = _pytest(work, tests, args.baseline_timeout, cache)
     if outcome != "passed":
         sys.exit(f"the unmutated tests of {module} do not pass ({outcome}):\n{tail}")
     limit = max(args.min_timeout, args.timeout_factor * baseline)
@@ -330,7 +332,7 @@ def run_module(config: dict, module: str, work: pathlib.Path, results: pathlib.P
     try:
         for number, mutant in enumerate(todo, 1):
             target.write_text(mutated_source(original, mutant))
-            outcome, seconds, tail = _pytest(work, tests, limit)
+            outcome, seconds, tail = _pytest(work, tests, limit, cache)
             status = {"failed": "killed", "passed": "survived", "timeout": "timeout"}[outcome]
             record = dataclasses.asdict(mutant) | {
                 "id": mutant.ident,
