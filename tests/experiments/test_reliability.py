@@ -646,3 +646,10 @@ def test_resume_into_an_empty_workdir_starts_fresh_and_into_a_foreign_one_is_ref
     (tmp_path / "metrics.jsonl").write_text("")  # run files without the run's config.json
     with pytest.raises(ConfigError, match=r"config\.json not found, so --resume cannot check"):
         trainer._open_run(tmp_path, {"model": "mlp"}, {"name": "sgd"}, resume=True, overwrite=False)
+
+
+def test_latest_verified_is_none_without_a_verified_step(tmp_path):
+    assert checkpoints.latest_verified(tmp_path / "missing") is None
+    (tmp_path / "3").mkdir()  # a step directory without its manifest does not verify
+    assert checkpoints.verified_steps(tmp_path) == []
+    assert checkpoints.latest_verified(tmp_path) is None
