@@ -6,6 +6,14 @@ import jax
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "mutation_smoke: planted one-point bugs of the inner step must fail closed forms "
+        "(tests/test_mutation_smoke.py)",
+    )
+
+
 @pytest.fixture
 def x64():
     """Runs a test with 64-bit floats (closed-form comparisons need the precision).

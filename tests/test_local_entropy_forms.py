@@ -323,3 +323,55 @@ def test_anchor_params_inside_chain():
     chex.assert_trees_all_close(entropix.anchor_params(state), params)
     with pytest.raises(ValueError, match="LocalEntropyState"):
         entropix.anchor_params(optax.sgd(0.1).init(params))
+    # With params: the anchor (not the live params) when the structures match, the params for
+    # a state without a two-loop optimizer, a named error when the structures differ.
+    live = {"w": jnp.array([5.0, 6.0, 7.0])}
+    chex.assert_trees_all_equal(entropix.anchor_params(state, live), params)
+    chex.assert_trees_all_equal(entropix.anchor_params(optax.sgd(0.1).init(live), live), live)
+    with pytest.raises(ValueError, match="2 leaves vs 1"):
+        entropix.anchor_params(state, {"w": live["w"], "b": live["w"]})
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_float32_accumulator_keeps_steps_below_bfloat16_resolution(compiled):
+    # bfloat16 resolves 2⁻⁷ ≈ 0.0078 at 1.0: an outer step of 10⁻³ (HEAT, constant gradient,
+    # lr 1, no momentum) is lost in a bfloat16 anchor but kept exactly in a float32 one, while
+    # the live params stay bfloat16.
+    c = jnp.full(4, 1e-3, jnp.bfloat16)
+    opt = entropix.heat(
+        1.0,
+        num_inner_steps=2,
+        coupling=1e12,
+        momentum=0.0,
+        compiled=compiled,
+        accumulator_dtype=jnp.float32,
+    )
+    params = jnp.ones(4, jnp.bfloat16)
+    state = opt.init(params)
+    for _ in range(1 if compiled else 2):
+        updates, state = opt.update(
+            c, state, params, **({"grad_fn": lambda p, i: c} if compiled else {})
+        )
+        params = optax.apply_updates(params, updates)
+    anchor = entropix.anchor_params(state)
+    assert anchor.dtype == jnp.float32 and params.dtype == jnp.bfloat16
+    np.testing.assert_allclose(anchor, 1.0 - float(c[0]), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(params, 1.0, atol=0)  # 1 − 10⁻³ rounds to 1 in bfloat16
+
+
+@pytest.mark.parametrize("num_inner", [1, NUM_INNER])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_is_outer_step_after_every_outer_step_and_never_at_init(compiled, num_inner):
+    # Step form: true after update k iff k is a positive multiple of L; compiled form: after
+    # every update. A fresh state has taken no step.
+    opt = entropix.heat(0.1, num_inner_steps=num_inner, coupling=10.0, compiled=compiled)
+    params = jnp.ones(2)
+    state = opt.init(params)
+    flags = [bool(entropix.is_outer_step(state))]
+    extra = {"grad_fn": lambda p, i: p} if compiled else {}
+    for _ in range(2 * num_inner):
+        updates, state = opt.update(params, state, params, **extra)
+        params = optax.apply_updates(params, updates)
+        flags.append(bool(entropix.is_outer_step(state)))
+    expected = [k > 0 and (compiled or k % num_inner == 0) for k in range(2 * num_inner + 1)]
+    assert flags == expected

@@ -256,17 +256,37 @@ def test_unbound_replica_axis_is_a_clear_error(opt):
             _, state = opt.update(params, state, params)
 
 
-def test_parle_needs_steps_per_epoch_for_default_scoping():
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        entropix.parle(0.1)
-    schedule_opt = entropix.parle(0.1, steps_per_epoch=10)
-    assert schedule_opt is not None
+def test_parle_default_scoping_needs_steps_per_epoch_and_fills_only_missing_couplings():
+    # Either coupling left to its default schedule needs steps_per_epoch.
+    for given in ({}, {"coupling": 0.5}, {"elastic_coupling": 1.0}):
+        with pytest.raises(ValueError, match="steps_per_epoch"):
+            entropix.parle(0.1, **given)
+    # The defaults are Parle's scoping schedules; a coupling that is given is used as given.
+    # One minibatch per epoch: the schedules double every outer step and reach their clips
+    # (γ: 1 after 7 outer steps, ρ: 10 after 4) within the 8 outer steps run here.
+    params, batches = stack([mlp_params(0), mlp_params(1)]), make_batches(2, 16)
+    args = dict(num_inner_steps=2, sgld_learning_rate=0.1, noise=0.0, steps_per_epoch=1)
+    gamma = entropix.parle_scoping(0.01, 1, max_coupling=1.0)
+    rho = entropix.parle_scoping(1.0, 1, max_coupling=10.0)
+    for given, explicit in (
+        (dict(coupling=0.3), dict(coupling=0.3, elastic_coupling=rho)),
+        (dict(elastic_coupling=2.0), dict(coupling=gamma, elastic_coupling=2.0)),
+    ):
+        chex.assert_trees_all_close(
+            run_replicas(entropix.parle(0.5, **given, **args), params, batches, 16)[0],
+            run_replicas(entropix.parle(0.5, **explicit, **args), params, batches, 16)[0],
+        )
 
 
 def test_ensemble_and_replica_mean():
     logits = jnp.log(jnp.array([[[1.0, 1.0]], [[1.0, 3.0]]]))
     probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, AXIS), axis_name=AXIS)(logits)
     np.testing.assert_allclose(probs[1, 0], [0.375, 0.625], rtol=1e-6)
+    # Sequence logits (batch, time, classes): the softmax is over the classes, the last axis.
+    logits = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4, 5))
+    probs = jax.vmap(lambda z: entropix.ensemble_probabilities(z, AXIS), axis_name=AXIS)(logits)
+    expected = np.mean(np.asarray(jax.nn.softmax(logits, axis=-1)), axis=0)
+    np.testing.assert_allclose(probs, np.broadcast_to(expected, probs.shape), rtol=1e-5)
     stats = {"mean": jnp.array([[1.0], [3.0]])}
     averaged = jax.vmap(lambda s: entropix.replica_mean(s, AXIS), axis_name=AXIS)(stats)
     np.testing.assert_allclose(averaged["mean"], [[2.0], [2.0]])
@@ -330,3 +350,38 @@ def test_replica_mean_over_a_tuple_of_axes():
     got, want = nested(entropix.replica_mean), nested(_pmean)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(got[1, 2], stacked.reshape(6, 4).mean(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("factory", "default"), [(entropix.elastic_sgd, 1.0), (entropix.replicated_sgd, 1e-3)]
+)
+def test_deprecated_coupling_keyword_sets_the_elastic_coupling(factory, default):
+    # `coupling=` is the old name of `elastic_coupling=`: alone it warns and sets ρ (the same
+    # steps as the new name), with the new name at a value of its own it is an error.
+    params = stack([mlp_params(0), mlp_params(1)])
+    batches = make_batches(2, 2)
+    with pytest.warns(DeprecationWarning, match="elastic_coupling=0.5"):
+        old = factory(0.1, coupling=0.5)
+    with pytest.warns(DeprecationWarning):
+        factory(0.1, coupling=0.5, elastic_coupling=default)  # the new name left at its default
+    chex.assert_trees_all_close(
+        run_replicas(old, params, batches, 2)[0],
+        run_replicas(factory(0.1, elastic_coupling=0.5), params, batches, 2)[0],
+    )
+    with pytest.raises(TypeError, match="both `coupling` and `elastic_coupling`"):
+        factory(0.1, coupling=0.5, elastic_coupling=2 * default)
+
+
+def test_elastic_coupling_every_k_steps_with_strength_k_rho():
+    # Two replicas at w = 1 and 3 (mean 2), zero gradients, ρ = 0.1, K = 3: the force
+    # K ρ (w − mean) = ∓0.3 acts at counts 0, 3, 6 and nowhere else.
+    tx = entropix.add_elastic_coupling(0.1, axis_name=AXIS, every=3)
+    params = jnp.array([[1.0], [3.0]])
+    state = jax.vmap(tx.init)(params)
+    step = jax.vmap(lambda s, p: tx.update(jnp.zeros(1), s, p), axis_name=AXIS)
+    forces = []
+    for _ in range(7):
+        updates, state = step(state, params)
+        forces.append(np.asarray(updates[:, 0]))
+    expected = [[-0.3, 0.3] if count % 3 == 0 else [0.0, 0.0] for count in range(7)]
+    np.testing.assert_allclose(forces, expected, rtol=1e-6)

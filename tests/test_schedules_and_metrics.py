@@ -56,6 +56,16 @@ def test_convention_converters():
         (entropix.exponential_scoping, dict(initial_coupling=1.0, growth_rate=-0.1), "growth"),
         (entropix.parle_scoping, dict(initial_coupling=1.0, steps_per_epoch=0), "steps_per"),
         (entropix.bounded_exponential_scoping, dict(final_coupling=1.0, time_constant=0), "time"),
+        (
+            entropix.exponential_scoping,
+            dict(initial_coupling=1.0, growth_rate=0.1, max_coupling=-1.0),
+            "max_coupling",
+        ),
+        (
+            entropix.parle_scoping,
+            dict(initial_coupling=1.0, steps_per_epoch=10, max_coupling=0.0),
+            "max_coupling",
+        ),
     ],
 )
 def test_schedule_validation(factory, kwargs, match):
@@ -72,6 +82,12 @@ def test_gradient_alignment_numbers():
     np.testing.assert_allclose(float(out.norm_ratio), 3 / np.sqrt(2), rtol=1e-6)
     opposite = entropix.gradient_alignment(jnp.array([1.0]), jnp.array([-2.0]))
     np.testing.assert_allclose(float(opposite.angle_degrees), 180.0, rtol=1e-6)
+    # Parallel vectors whose float32 cosine rounds to 1 + 2⁻²³: clipped to 1, angle 0 (not NaN).
+    v = jnp.asarray(np.random.default_rng(0).normal(size=7), jnp.float32)
+    for sign in (1.0, -1.0):
+        out = entropix.gradient_alignment(v, sign * 3.7 * v)
+        assert float(out.cosine) == sign
+        assert float(out.angle_degrees) == (0.0 if sign > 0 else 180.0)
 
 
 def test_local_entropy_gradient_reads_running_average():

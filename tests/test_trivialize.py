@@ -196,6 +196,7 @@ def test_trivialized_sgd_weight_decay():
         (dict(spin_coupling=0.0, num_layers=3, tau0=1.0), "spin_coupling"),
         (dict(spin_coupling=1.0, num_layers=2, tau0=1.0), "num_layers"),
         (dict(spin_coupling=1.0, num_layers=3, tau0=-5.0), "tau0"),
+        (dict(spin_coupling=1.0, num_layers=3, tau0=0.0), "tau0"),
     ],
 )
 def test_validation_names_argument(kwargs, name):
@@ -229,6 +230,11 @@ def test_diagnostics():
     # |h·w| / (|h||w|) = 1 / (√2 √2)
     assert float(tz.field_alignment(h, w)) == pytest.approx(0.5)
     assert float(tz.field_alignment(h, jax.tree.map(jnp.zeros_like, w))) == 0.0
+    # Scale invariance, also when ‖h‖ ‖w‖ < 1 (here 0.02).
+    small = jax.tree.map(lambda x: 0.1 * x, (h, w))
+    assert float(tz.field_alignment(*small)) == pytest.approx(0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="zip"):  # a leaf missing, not silently dropped
+        tz.field_alignment(h, {"a": w["a"]})
     with pytest.raises(ValueError, match="TrivializingFieldState"):
         tz.get_trivializing_field(optax.sgd(0.1).init(w))
 

@@ -566,3 +566,90 @@ def test_packages_listed_in_pyproject_match_the_source_tree():
     assert setuptools["package-dir"] == {"entropix.configs": "configs"}
     assert (ROOT / "configs" / "__init__.py").is_file()
     assert trainer.RUN_FILE == "config.json"
+
+
+def test_config_differences_sorts_each_change_into_significant_or_harmless():
+    # One change of each kind, checked key by key (no training: the function is pure).
+    saved = {
+        "model": "mlp",
+        "batch_size": 32,
+        "budget_epochs": 2,
+        "diagnostics": {"every": 1},
+        "model_kwargs": {},
+        "seeds": [0],
+        "optimizers": ["a"],
+    }
+    config = {
+        "model": "mlp",
+        "batch_size": 64,
+        "budget_epochs": 5,
+        "diagnostics": {"every": 2},
+        "model_kwargs": {"width": 8},
+        "seeds": [1, 2],
+        "optimizers": ["b"],
+        "new_key": 1,
+    }
+    saved_opt = {
+        "name": "entropy_sgd",
+        "learning_rate": 0.1,
+        "sgld_learning_rate": 0.1,
+        "lr_factor": 0.5,
+        "lr_drops": [[3, 0.2]],
+        "inner_drops": [],
+        "num_inner_steps": 5,
+    }
+    optimizer = {
+        "name": "entropy_sgd",
+        "learning_rate": 0.05,
+        "sgld_learning_rate": True,
+        "lr_factor": "0.5",
+        "lr_drops": [[4, 0.2]],
+        "inner_drops": [[1, 0.5]],
+        "num_inner_steps": 5,
+    }
+    significant, harmless = trainer.config_differences(saved, config, saved_opt, optimizer)
+    assert significant == [
+        ("batch_size", 32, 64),
+        ("diagnostics.every", 1, 2),  # only the top-level key itself is harmless
+        ("model_kwargs", {}, None),
+        ("model_kwargs.width", None, 8),
+        ("new_key", None, 1),
+        ("optimizer.inner_drops", [], [[1, 0.5]]),
+        ("optimizer.lr_factor", 0.5, "0.5"),  # a number becoming a string
+        ("optimizer.sgld_learning_rate", 0.1, True),  # a bool is not a learning rate
+    ]
+    assert harmless == [
+        ("budget_epochs", 2, 5),
+        ("optimizer.learning_rate", 0.1, 0.05),
+        ("optimizer.lr_drops", [[3, 0.2]], [[4, 0.2]]),
+    ]
+    assert trainer.config_differences(saved, saved, saved_opt, saved_opt) == ([], [])
+    # Moving learning-rate drops is harmless; adding the first drop (or removing the last) is not.
+    no_drops = {**saved_opt, "lr_drops": []}
+    assert trainer.config_differences(saved, saved, no_drops, saved_opt) == (
+        [("optimizer.lr_drops", [], [[3, 0.2]])],
+        [],
+    )
+
+
+def test_resume_into_an_empty_workdir_starts_fresh_and_into_a_foreign_one_is_refused(tmp_path):
+    meta, resuming = trainer._open_run(
+        tmp_path, {"model": "mlp"}, {"name": "sgd"}, resume=True, overwrite=False
+    )
+    assert resuming is False
+    assert (meta["config"], meta["optimizer"], meta["status"], meta["resumes"]) == (
+        {"model": "mlp"},
+        {"name": "sgd"},
+        "running",
+        [],
+    )
+    (tmp_path / "metrics.jsonl").write_text("")  # run files without the run's config.json
+    with pytest.raises(ConfigError, match=r"config\.json not found, so --resume cannot check"):
+        trainer._open_run(tmp_path, {"model": "mlp"}, {"name": "sgd"}, resume=True, overwrite=False)
+
+
+def test_latest_verified_is_none_without_a_verified_step(tmp_path):
+    assert checkpoints.latest_verified(tmp_path / "missing") is None
+    (tmp_path / "3").mkdir()  # a step directory without its manifest does not verify
+    assert checkpoints.verified_steps(tmp_path) == []
+    assert checkpoints.latest_verified(tmp_path) is None
