@@ -156,6 +156,20 @@ def test_verdicts_and_claims_are_counted_from_the_numbers(gen):
     assert "| smaller top Hessian eigenvalue λ_max | 1/2 | 0/1 | 1/3 |" in claims
 
 
+def test_automatic_coupling_rows_are_compared_with_their_hand_set_rows(gen):
+    assert gen.hand_set_label("Parle (n=3, auto γ)") == "Parle (n=3)"
+    assert gen.hand_set_label("Entropy-SGD (auto γ)") == "Entropy-SGD"
+    assert gen.hand_set_label("Parle (n=3)") is None
+    studies = [
+        [row("Entropy-SGD", 0.30, 0.01), row("Entropy-SGD (auto γ)", 0.305)],
+        [row("Entropy-SGD", 0.30), row("Entropy-SGD (auto γ)", 0.35)],
+    ]
+    results = [{"config": {"study": {"title": t}}} for t in ("one", "two")]
+    table = gen.auto_coupling_table(results, studies)
+    assert "| Entropy-SGD (auto γ) | 30.5 vs 30.0 (matches) | 35.0 vs 30.0 (worse) | 1/2 |" in table
+    assert gen.auto_coupling_table(results, [[row("SGD (Nesterov)", 0.3)]] * 2) is None
+
+
 def test_readme_section_is_replaced_and_others_kept(gen, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# Benchmarks\n\n<!-- speed:start -->\nspeed table\n<!-- speed:end -->\n")
