@@ -329,6 +329,19 @@ LOCAL_ENTROPY_KEYWORDS = (
     "accumulator_dtype",
 )
 
+# The keyword arguments of the SGLD inner rule (``local_entropy_rule``), which
+# :func:`entropix.local_entropy` and :func:`entropix.parle` pass on.
+SGLD_KEYWORDS = (
+    "coupling",
+    "sgld_learning_rate",
+    "noise",
+    "noise_distribution",
+    "average_weight",
+    "inner",
+    "weight_decay",
+    "scale_outer_gradient",
+)
+
 # One description of each keyword argument the local-entropy optimizers share; their
 # docstrings name the arguments in a ``{shared: a, b, …}`` line that
 # :func:`shared_argument_docs` replaces with these descriptions.

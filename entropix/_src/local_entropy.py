@@ -127,16 +127,7 @@ def local_entropy_rule(
     inner = optax.identity() if inner is None else inner
     if controller is not None:  # it reads the norms of the inner directions
         inner = optax.chain(inner, controller.tracker)
-    rule = sgld_rule(
-        coupling=coupling,
-        sgld_learning_rate=sgld_learning_rate,
-        noise=noise,
-        noise_distribution=noise_distribution,
-        average_weight=average_weight,
-        inner=inner,
-        weight_decay=weight_decay,
-        scale_outer_gradient=scale_outer_gradient,
-    )
+    rule = sgld_rule(**common.forwarded(locals(), common.SGLD_KEYWORDS))
     return rule._replace(coupling_controller=controller)
 
 
@@ -230,16 +221,7 @@ def local_entropy(
       Chaudhari et al., *Entropy-SGD: Biasing Gradient Descent Into Wide Valleys*, ICLR 2017,
       Algorithm 1; Chaudhari, PhD thesis, UCLA 2018, Algorithm 2 and eqs. (4.40)–(4.41).
     """
-    rule = local_entropy_rule(
-        coupling=coupling,
-        sgld_learning_rate=sgld_learning_rate,
-        noise=noise,
-        noise_distribution=noise_distribution,
-        average_weight=average_weight,
-        inner=inner,
-        weight_decay=weight_decay,
-        scale_outer_gradient=scale_outer_gradient,
-    )
+    rule = local_entropy_rule(**common.forwarded(locals(), common.SGLD_KEYWORDS))
     return loop.two_loop(
         rule,
         outer,

@@ -395,18 +395,11 @@ def parle(
             coupling = schedules.parle_scoping(0.01, steps_per_epoch, max_coupling=1.0)
         if elastic_coupling is None:
             elastic_coupling = schedules.parle_scoping(1.0, steps_per_epoch, max_coupling=10.0)
-    rule = local_entropy.local_entropy_rule(
-        coupling=coupling,
-        sgld_learning_rate=sgld_learning_rate,
-        noise=noise,
-        noise_distribution=noise_distribution,
-        average_weight=average_weight,
-        inner=common.chain_before(
-            inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
-        ),
-        weight_decay=weight_decay,
-        scale_outer_gradient=True,
+    inner = common.chain_before(
+        inner_transform, common.inner_momentum_transform(inner_momentum, inner_nesterov)
     )
+    scale_outer_gradient = True  # Parle's outer step acts on x − μ
+    rule = local_entropy.local_entropy_rule(**common.forwarded(locals(), common.SGLD_KEYWORDS))
     outer = optax.chain(
         add_elastic_coupling(elastic_coupling, axis_name=axis_name),
         common.outer_sgd(learning_rate, momentum, nesterov),
