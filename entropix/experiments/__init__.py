@@ -6,7 +6,7 @@ Needs the ``examples`` extra (flax, ml-collections, orbax-checkpoint, matplotlib
 from entropix.experiments.config_base import ConfigError, comparison_optimizers, validate_config
 from entropix.experiments.metrics_log import MetricsLog, read_metrics
 from entropix.experiments.optimizers import OPTIMIZER_NAMES, OptimizerSpec, build_optimizer
-from entropix.experiments.tasks import TASKS, Task, TaskData, TrainState, task_for
+from entropix.experiments.tasks import Task, TaskData, TrainState, task_for
 from entropix.experiments.trainer import (
     Interrupted,
     NonFiniteError,
@@ -18,7 +18,6 @@ from entropix.experiments.trainer import (
 
 __all__ = [
     "OPTIMIZER_NAMES",
-    "TASKS",
     "ConfigError",
     "Interrupted",
     "MetricsLog",
