@@ -113,6 +113,47 @@ def test_update_matches_the_closed_form_on_a_quadratic(scale_outer_gradient):
     assert np.any(np.isclose(steps, 1.5)) and np.any(~np.isclose(steps, 1.5))
 
 
+@pytest.mark.parametrize(
+    ("coupling", "displacement", "direction", "count", "max_factor"),
+    [
+        (0.2, 0.5, 2.0, 3, 10.0),  # r = 0.05 < ρ_3 ≈ 0.40: γ grows, unclipped
+        (0.2, 0.5, 2.0, 3, 1.5),  # the same step, clipped at the factor c
+        (0.8, 3.0, 0.5, 0, 10.0),  # r = 4.8 > ρ₀ = 0.3: γ shrinks, unclipped
+        (0.8, 3.0, 0.5, 7, 1.2),  # shrinks by the factor 1/c
+        (0.9, 0.1, 5.0, 2, 100.0),  # would exceed γ_max = 1: capped
+        (0.01, 50.0, 0.1, 0, 100.0),  # would fall below γ_min = 0.005: floored
+    ],
+)
+def test_next_coupling_matches_the_rule_written_out(
+    coupling, displacement, direction, count, max_factor
+):
+    # γ_{t+1} = clip(γ_t · clip((ρ_t / r_t)^κ, 1/c, c), γ_min, γ_max), r_t = γ_t ‖x − μ‖ / ḡ,
+    # ρ_t = ρ₀ (1 + growth)^t, evaluated directly (float64), without the two loops.
+    auto = entropix.auto_coupling(
+        initial=0.5,
+        target_ratio=0.3,
+        growth=0.1,
+        max_coupling=1.0,
+        min_coupling=0.005,
+        smoothing=0.5,
+        max_factor=max_factor,
+    )
+    ratio = coupling * displacement / direction
+    target = 0.3 * 1.1**count
+    factor = min(max((target / ratio) ** 0.5, 1 / max_factor), max_factor)
+    expected = min(max(coupling * factor, 0.005), 1.0)
+    new, force_ratio = auto_module.next_coupling(
+        auto,
+        jnp.float32(coupling),
+        jnp.float32(displacement),
+        jnp.float32(direction),
+        jnp.int32(count),
+    )
+    assert new.dtype == force_ratio.dtype == jnp.float32
+    np.testing.assert_allclose(float(force_ratio), ratio, rtol=1e-6)
+    np.testing.assert_allclose(float(new), expected, rtol=1e-5)
+
+
 def test_next_coupling_degenerate_inputs():
     auto = entropix.auto_coupling(initial=1.0, max_coupling=10.0, max_factor=2.0)
     one, zero, t = jnp.float32(1.0), jnp.float32(0.0), jnp.int32(0)
@@ -357,6 +398,21 @@ def test_bad_coupling_values_raise(factory, coupling, error, match):
     with pytest.raises(error, match=match) as info:
         factory(coupling=coupling, **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_reject_auto_refuses_only_the_automatic_coupling():
+    for auto in ("auto", entropix.auto_coupling()):
+        with pytest.raises(ValueError, match=r"^coupling=.* is not supported here: the reason$"):
+            auto_module.reject_auto(auto, "the reason")
+    # Other values, strings included, are left to the caller's own checks.
+    for other in ("automatic", "Auto", "", 0.1, optax.constant_schedule(0.1), None):
+        assert auto_module.reject_auto(other, "the reason") is None
+    # So HEAT refuses a string that is not "auto" with the generic message, not this one.
+    with pytest.raises(
+        ValueError, match=r"^`coupling` must be a number or a schedule, got"
+    ) as info:
+        entropix.heat(coupling="0.5")
+    assert "not supported" not in str(info.value)
 
 
 def test_parle_accepts_auto_and_rejects_bad_values():
