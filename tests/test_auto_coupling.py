@@ -113,6 +113,36 @@ def test_update_matches_the_closed_form_on_a_quadratic(scale_outer_gradient):
     assert np.any(np.isclose(steps, 1.5)) and np.any(~np.isclose(steps, 1.5))
 
 
+def test_norms_are_global_over_the_leaves():
+    # ‖·‖ is the Euclidean norm of all leaves together: 3² + 4² = 5², whatever the leaf sizes.
+    tree = {"a": jnp.asarray([3.0]), "b": jnp.asarray([[4.0, 0.0], [0.0, 0.0]])}
+    assert float(auto_module._norm(tree, jnp.float32)) == 5.0
+    # So γ does not depend on how the parameters are split into leaves: the run of
+    # test_update_matches_the_closed_form_on_a_quadratic with w split into w[:1] and w[1:].
+    auto = entropix.auto_coupling(
+        initial=0.1, target_ratio=0.2, growth=0.1, max_coupling=5.0, smoothing=0.7, max_factor=1.5
+    )
+    settings = dict(num_inner=4, lr=0.3, eta=0.1, alpha=0.75)
+    opt = local_entropy(auto, **settings)
+    _, ref_gammas, ref_ratios = reference(auto, num_outer=4, **settings)
+
+    def split(w):
+        return {"a": w[:1], "b": w[1:]}
+
+    params = split(jnp.asarray(START, jnp.float32))
+    state, update = opt.init(params), jax.jit(opt.update)
+    gammas, ratios = [float(entropix.current_coupling(state))], []
+    for _ in range(4):
+        for _ in range(4):
+            flat = jnp.concatenate([params["a"], params["b"]])
+            updates, state = update(split(quadratic_gradient(flat)), state, params)
+            params = optax.apply_updates(params, updates)
+        gammas.append(float(entropix.current_coupling(state)))
+        ratios.append(float(optax.tree_utils.tree_get(state, "force_ratio")))
+    np.testing.assert_allclose(gammas, ref_gammas, rtol=2e-5)
+    np.testing.assert_allclose(ratios, ref_ratios, rtol=2e-5)
+
+
 @pytest.mark.parametrize(
     ("coupling", "displacement", "direction", "count", "max_factor"),
     [
