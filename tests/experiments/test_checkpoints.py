@@ -208,7 +208,7 @@ _FAILURES = {
         errno.EACCES,
         os.strerror(errno.EACCES),
     ),
-    "last line": (RuntimeError("while writing:\n" + "x" * 300 + "\n"), 0, "x" * 200),
+    "last line": (RuntimeError("writing step 5:\nin /ckpt/5/d\n" + "x" * 300 + "\n"), 0, "x" * 200),
     "no message": (RuntimeError(""), 0, "RuntimeError"),
 }
 
