@@ -95,6 +95,8 @@ def verify(directory: pathlib.Path) -> str | None:
                 return f"has a corrupt file {name} (SHA-256 mismatch)"
     except OSError as err:
         return f"cannot be read ({err.strerror or err})"
+    except UnicodeDecodeError:  # a flipped high bit in the manifest's text
+        return f"has a damaged {MANIFEST}"
     if not listed:
         return f"has an empty {MANIFEST}"
     return None

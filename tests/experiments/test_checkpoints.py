@@ -91,6 +91,7 @@ def _edit_manifest(directory, edit):
         ("empty manifest", f"has an empty {MANIFEST}"),
         ("short digest", f"has a damaged {MANIFEST}"),
         ("no name", f"has a damaged {MANIFEST}"),
+        ("manifest bit flipped", f"has a damaged {MANIFEST}"),
         ("file removed", "lacks default/array"),
         ("bit flipped", "has a corrupt file default/array (SHA-256 mismatch)"),
     ],
@@ -108,6 +109,10 @@ def test_verify_names_what_is_wrong(tmp_path, damage, problem):
         _edit_manifest(directory, lambda text: text[1:])
     elif damage == "no name":
         _edit_manifest(directory, lambda text: text.replace("  _CHECKPOINT_METADATA", "  "))
+    elif damage == "manifest bit flipped":  # the high bit: the text is no longer UTF-8
+        manifest = bytearray((directory / MANIFEST).read_bytes())
+        manifest[0] ^= 0x80
+        (directory / MANIFEST).write_bytes(bytes(manifest))
     elif damage == "file removed":
         (directory / "default" / "array").unlink()
     else:
