@@ -294,7 +294,8 @@ class Arguments:
         self.overrides: list[tuple[str, str]] = []
         self.workdir: str | None = None
         self.resume = self.overwrite = self.quiet = self.help = False
-        self.exit_at_once = False  # set after a failed write (see main)
+        # After a failed write: the message to print last, then exit at once (see main).
+        self.last_words: str | None = None
 
 
 def parse_arguments(command: str, args: list[str]) -> Arguments:
@@ -416,13 +417,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.formatwarning = lambda message, *_, **__: f"entropix: warning: {message}\n"
     status = _run(parsed, argv)
-    if parsed.exit_at_once and console:
-        # Threads of a failed checkpoint write (orbax, tensorstore) print tracebacks at
-        # interpreter shutdown; the one line already printed says everything.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    return status
+    if parsed.last_words is None:
+        return status
+    if not console:
+        print(parsed.last_words, file=sys.stderr)
+        return status
+    # The threads of a failed checkpoint write (orbax, tensorstore) keep printing tracebacks
+    # until the process ends, at shutdown too: stderr is closed to them before the one line
+    # that says everything is written, and the process ends without running shutdown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    sys.stderr = open(os.devnull, "w")
+    os.write(terminal, (parsed.last_words + "\n").encode())
+    os._exit(status)
 
 
 def _run(parsed: Arguments, argv: list[str]) -> int:
@@ -485,11 +494,9 @@ def _run(parsed: Arguments, argv: list[str]) -> int:
         return 1
     except OSError as err:
         where = err.filename or "a file"
-        print(
-            f"entropix {command}: cannot write or read {where}: {err.strerror or err}.",
-            file=sys.stderr,
+        parsed.last_words = (
+            f"entropix {command}: cannot write or read {where}: {err.strerror or err}."
         )
-        parsed.exit_at_once = True
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)

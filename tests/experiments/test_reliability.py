@@ -520,6 +520,21 @@ def test_a_failed_write_is_one_line_naming_the_path(tmp_path, tiny):
     assert "File too large" in result.stderr
 
 
+def test_a_failed_write_in_process_is_one_line_and_returns(tmp_path, tiny, capsys):
+    # Called as a function (not the console script) main prints the line and returns: the
+    # process is the caller's, so it is not ended early.
+    from entropix.experiments import cli
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    argv = ["entropix", "train", "--config", str(tiny), "--workdir", str(blocker / "run")]
+    assert cli.main([*argv, "--quiet"]) == 1
+    err = lines(capsys.readouterr().err)
+    assert len(err) == 1, err
+    assert err[0].startswith("entropix train: cannot write or read")
+    assert f"workdir {str(blocker / 'run')!r} is not writable" in err[0]
+
+
 # 8. Signals and 9. landscape of an unfinished run ----------------------------------------------
 
 
