@@ -123,7 +123,8 @@ def test_parle_with_data_parallel_axis():
         0.5, num_inner_steps=num_inner, coupling=0.1, elastic_coupling=1.0, compiled=True
     )
     keys = jax.random.split(jax.random.PRNGKey(2), 3)
-    params = jnp.tile(jax.random.normal(keys[0], (1, 5)), (num_replicas, 1))
+    # Replicas start apart, so the elastic force depends on the mean over the replica axis.
+    params = jax.random.normal(keys[0], (num_replicas, 5))
     inputs = jax.random.normal(keys[1], (num_replicas, num_inner, 8, 5))
     targets = jax.random.normal(keys[2], (num_replicas, num_inner, 8))
 
