@@ -56,4 +56,6 @@ def test_cycle_and_compiled_match_the_factory(name):
     parameters = inspect.signature(entry.factory).parameters
     if entry.cycle_argument is not None:
         assert entry.cycle == parameters[entry.cycle_argument].default
+    else:  # one update per gradient, except SAM's ascent-then-descent pair
+        assert entry.cycle == (2 if name == "sam" else 1)
     assert entry.compiled == ("compiled" in parameters)
