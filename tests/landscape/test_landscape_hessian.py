@@ -431,3 +431,19 @@ def test_full_order_slq_of_a_diagonal_matrix_has_weights_one_over_d(x64):
     # A multiple of the identity has one node: the default width falls back to 1e-12.
     flat = landscape.slq_density(2.0 * jnp.eye(4), order=1, num_probes=1)
     assert flat.sigma == 1e-12 and float(flat.nodes[0, 0]) == pytest.approx(2.0)
+
+
+def test_lanczos_breakdown_is_detected_when_every_alpha_vanishes(x64):
+    # A spectrum symmetric about 0 and a start vector weighting ±λ alike: all α_j are 0, the
+    # Krylov space has dimension 4, and the breakdown at step 4 is still judged relative to the
+    # operator's scale (|α| + β), so β_4 = 0 exactly.
+    # Rotated, so that the residual at breakdown is rounding noise rather than an exact 0.
+    eigs = np.array([1.0, 1.0, -1.0, -1.0, 2.0, 2.0, -2.0, -2.0])
+    rotation = np.linalg.qr(np.random.default_rng(18).normal(size=(8, 8)))[0]
+    matrix = rotation @ np.diag(eigs) @ rotation.T
+    start = jnp.asarray(rotation @ np.ones(8))
+    t = landscape.lanczos_tridiagonal(matrix, 8, start=start)
+    np.testing.assert_allclose(t.alphas[:4], 0.0, atol=1e-14)
+    assert float(t.betas[3]) == 0.0 and np.all(np.asarray(t.betas[:3]) > 0.5)
+    theta, _ = landscape.tridiagonal_eigh(t)  # 4 more steps after the restart: exact
+    np.testing.assert_allclose(theta, np.sort(eigs), atol=1e-10)
