@@ -384,6 +384,8 @@ def test_spectrum_summary_threshold_edges_and_zero_weights():
         landscape.spectrum_summary([1.0, 2.0], weights=[1.0])
     with pytest.raises(ValueError, match="non-negative"):
         landscape.spectrum_summary([1.0, 2.0], weights=[1.0, -0.5])
+    with pytest.raises(ValueError, match="`weights` are all zero"):
+        landscape.spectrum_summary([1.0, 2.0], weights=[0.0, 0.0])
     # The exact path accepts exactly max_params parameters.
     assert landscape.hessian_spectrum(
         lambda w, b: jnp.sum(b * w**2), jnp.zeros(3), [1.0], max_params=3
