@@ -275,16 +275,19 @@ def test_lanczos_relation_and_ritz_residuals_against_the_matrix(x64):
 
 def test_lanczos_breakdown_stores_exact_zero_betas_at_each_restart(x64):
     # Three distinct eigenvalues: the Krylov space of every start vector has dimension 3, so the
-    # 3rd and 6th steps break down (β = 0 exactly) and 9 steps give each eigenvalue 3 times.
-    matrix = _rotated(np.repeat([1.0, 2.0, 5.0], 4), seed=15)
-    t = landscape.lanczos_tridiagonal(matrix, 9, key=jax.random.key(6))
-    betas = np.asarray(t.betas)
-    assert betas[2] == 0.0 and betas[5] == 0.0
-    assert np.all(np.delete(betas, [2, 5]) > 1e-3)
-    theta, _ = landscape.tridiagonal_eigh(t)
-    np.testing.assert_allclose(theta, np.repeat([1.0, 2.0, 5.0], 3), atol=1e-10)
-    q = np.asarray(t.basis)
-    np.testing.assert_allclose(q @ q.T, np.eye(9), atol=1e-12)
+    # 3rd and 6th steps break down (β = 0 exactly) and 9 steps give each eigenvalue 3 times. The
+    # breakdown test is relative to the operator's scale, so it holds for A and 10⁶ A alike.
+    eigs = np.array([1.0, 2.0, 5.0])
+    for scale in (1.0, 1e6):
+        matrix = scale * _rotated(np.repeat(eigs, 4), seed=15)
+        t = landscape.lanczos_tridiagonal(matrix, 9, key=jax.random.key(6))
+        betas = np.asarray(t.betas)
+        assert betas[2] == 0.0 and betas[5] == 0.0
+        assert np.all(np.delete(betas, [2, 5]) > 1e-3 * scale)
+        theta, _ = landscape.tridiagonal_eigh(t)
+        np.testing.assert_allclose(theta, scale * np.repeat(eigs, 3), rtol=1e-10)
+        q = np.asarray(t.basis)
+        np.testing.assert_allclose(q @ q.T, np.eye(9), atol=1e-12)
 
 
 def test_lanczos_defaults_key_and_order(x64):
