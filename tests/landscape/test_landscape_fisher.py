@@ -67,14 +67,15 @@ def test_adam_fisher_rejects_states_without_adam():
 
 
 def test_adam_fisher_with_an_explicit_count_and_zero_decays(x64):
-    # b1 = 0, b2 = 1/2 after the gradients 3 then 1: μ̂ = 1 and ν̂ = (3² + 2·1²)/3, so the
-    # estimate is ν̂ − μ̂² = 8/3.
-    opt = optax.adam(1e-3, b1=0.0, b2=0.5)
-    state = opt.init(jnp.zeros(1))
-    for g in (3.0, 1.0):
-        _, state = opt.update(jnp.array([g]), state)
-    fisher = landscape.adam_fisher_diagonal(state, b1=0.0, b2=0.5)
-    np.testing.assert_allclose(fisher, [8.0 / 3.0], rtol=1e-12)
+    # Zero decays are allowed. b1 = 0, b2 = 1/2 after the gradients 3, 1: μ̂ = 1 and
+    # ν̂ = (3² + 2·1²)/3, so ν̂ − μ̂² = 8/3. b1 = 1/2, b2 = 0 after 1, 3: μ̂ = 7/3 and ν̂ = 9.
+    for b1, b2, grads, expected in [(0.0, 0.5, (3.0, 1.0), 8 / 3), (0.5, 0.0, (1.0, 3.0), 32 / 9)]:
+        opt = optax.adam(1e-3, b1=b1, b2=b2)
+        state = opt.init(jnp.zeros(1))
+        for g in grads:
+            _, state = opt.update(jnp.array([g]), state)
+        fisher = landscape.adam_fisher_diagonal(state, b1=b1, b2=b2)
+        np.testing.assert_allclose(fisher, [expected], rtol=1e-12)
     # An explicit step count replaces the state's in both bias corrections.
     b1, b2 = 0.8, 0.9
     opt = optax.adam(1e-3, b1=b1, b2=b2)
