@@ -89,5 +89,9 @@ def test_adam_fisher_with_an_explicit_count_and_zero_decays(x64):
         np.testing.assert_allclose(
             landscape.adam_fisher_diagonal(state, b1=b1, b2=b2, count=t), expected, rtol=1e-12
         )
+    # Step 0 is before the first update: zeros, whatever the moments hold.
+    np.testing.assert_array_equal(
+        landscape.adam_fisher_diagonal(state, b1=b1, b2=b2, count=0), [0.0, 0.0]
+    )
     with pytest.raises(ValueError, match="b1"):
         landscape.adam_fisher_diagonal(state, b1=1.0)
