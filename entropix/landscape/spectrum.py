@@ -208,9 +208,11 @@ def spectrum_summary(
             )
         if np.any(w < 0):
             raise ValueError("`weights` must be non-negative.")
+        if not np.any(w > 0):
+            raise ValueError("`weights` are all zero: give at least one eigenvalue a weight.")
     total = float(w.sum())
     negative = float(w[lam < -threshold].sum())
-    support = lam[w > 0] if np.any(w > 0) else lam
+    support = lam[w > 0]
     return SpectrumSummary(
         num_eigenvalues=total,
         threshold=threshold,

@@ -64,3 +64,34 @@ def test_adam_fisher_rejects_states_without_adam():
         landscape.adam_fisher_diagonal(state)
     with pytest.raises(ValueError, match="b2"):
         landscape.adam_fisher_diagonal(optax.adam(1e-3).init(jnp.zeros(1)), b2=1.0)
+
+
+def test_adam_fisher_with_an_explicit_count_and_zero_decays(x64):
+    # Zero decays are allowed. b1 = 0, b2 = 1/2 after the gradients 3, 1: μ̂ = 1 and
+    # ν̂ = (3² + 2·1²)/3, so ν̂ − μ̂² = 8/3. b1 = 1/2, b2 = 0 after 1, 3: μ̂ = 7/3 and ν̂ = 9.
+    for b1, b2, grads, expected in [(0.0, 0.5, (3.0, 1.0), 8 / 3), (0.5, 0.0, (1.0, 3.0), 32 / 9)]:
+        opt = optax.adam(1e-3, b1=b1, b2=b2)
+        state = opt.init(jnp.zeros(1))
+        for g in grads:
+            _, state = opt.update(jnp.array([g]), state)
+        fisher = landscape.adam_fisher_diagonal(state, b1=b1, b2=b2)
+        np.testing.assert_allclose(fisher, [expected], rtol=1e-12)
+    # An explicit step count replaces the state's in both bias corrections.
+    b1, b2 = 0.8, 0.9
+    opt = optax.adam(1e-3, b1=b1, b2=b2)
+    state = opt.init(jnp.zeros(2))
+    for g in np.random.default_rng(2).normal(size=(5, 2)):
+        _, state = opt.update(jnp.asarray(g), state)
+    adam = landscape.find_adam_state(state)
+    mu, nu = np.asarray(adam.mu), np.asarray(adam.nu)
+    for t in (2, 9):
+        expected = np.maximum(nu / (1 - b2**t) - (mu / (1 - b1**t)) ** 2, 0.0)
+        np.testing.assert_allclose(
+            landscape.adam_fisher_diagonal(state, b1=b1, b2=b2, count=t), expected, rtol=1e-12
+        )
+    # Step 0 is before the first update: zeros, whatever the moments hold.
+    np.testing.assert_array_equal(
+        landscape.adam_fisher_diagonal(state, b1=b1, b2=b2, count=0), [0.0, 0.0]
+    )
+    with pytest.raises(ValueError, match="b1"):
+        landscape.adam_fisher_diagonal(state, b1=1.0)

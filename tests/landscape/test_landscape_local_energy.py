@@ -91,3 +91,48 @@ def test_skip_predicate_leaves_normalization_parameters_unperturbed(x64):
     assert float(unskipped.loss[0]) != 0.0
     with pytest.raises(ValueError, match="sigmas"):
         landscape.local_energy(loss_fn, params, [1.0], [-0.1])
+
+
+def test_square_of_a_linear_loss_is_fixed_by_the_mean_and_standard_error(x64):
+    # One parameter w and E₁(w) = w: each sample is u = σ z w. For E₂(w) = w² each sample is
+    # 2 w u + u², so the mean of E₂ is 2 w ū + ū² + (S − 1) se² with ū and se those of E₁:
+    # an exact identity for the estimator's mean and its standard error (ddof = 1).
+    w = 2.0
+    num_samples = 5
+    out = landscape.local_energy(
+        lambda p, b: b * p,
+        jnp.asarray(w),
+        [1.0],
+        [0.0, 0.3, 1.0],
+        error_fn=lambda p, b: b * p**2,
+        num_samples=num_samples,
+        key=jax.random.key(4),
+    )
+    assert float(out.loss_at_params) == w and float(out.error_at_params) == w**2
+    assert out.num_perturbed == 1
+    np.testing.assert_array_equal(out.loss[0], 0.0)
+    np.testing.assert_array_equal(out.error[0], 0.0)
+    expected = 2 * w * out.loss + out.loss**2 + (num_samples - 1) * out.loss_stderr**2
+    np.testing.assert_allclose(out.error, expected, rtol=1e-12, atol=1e-14)
+    # E₁ is linear in σ: its mean and standard error scale with σ (common random numbers).
+    np.testing.assert_allclose(out.loss[1], 0.3 * out.loss[2], rtol=1e-12)
+    np.testing.assert_allclose(out.loss_stderr[1], 0.3 * out.loss_stderr[2], rtol=1e-12)
+    assert float(out.loss_stderr[2]) > 0.1
+    # A single sample has no standard error.
+    one = landscape.local_energy(lambda p, b: b * p, jnp.asarray(w), [1.0], [1.0], num_samples=1)
+    assert float(one.loss_stderr[0]) == 0.0 and np.isfinite(float(one.loss[0]))
+
+
+def test_local_energy_refuses_bad_sigmas_and_empty_perturbations():
+    def loss_fn(p, b):
+        return jnp.sum(p["w"] ** 2) * b
+
+    params = {"w": jnp.ones(2)}
+    with pytest.raises(ValueError, match="sigmas"):
+        landscape.local_energy(loss_fn, params, [1.0], [[0.1, 0.2]])
+    with pytest.raises(ValueError, match="sigmas"):
+        landscape.local_energy(loss_fn, params, [1.0], [])
+    with pytest.raises(ValueError, match="no parameters"):
+        landscape.local_energy(lambda p, b: 0.0, {}, [1.0], [0.1])
+    with pytest.raises(ValueError, match="skip"):
+        landscape.local_energy(loss_fn, params, [1.0], [0.1], skip=lambda path, leaf: True)
