@@ -82,9 +82,9 @@ def test_noise_spectrum_gram_trick_rank_and_statistics(x64):
         rtol=1e-10,
     )
     assert wide.rank == 5
-    # Threshold λ_max · d · eps (numpy matrix_rank default).
+    # Threshold λ_max · d · eps (numpy matrix_rank default); ~1e-13, below approx's default abs.
     assert spectrum.tolerance == pytest.approx(
-        float(spectrum.eigenvalues[0]) * d * np.finfo(np.float64).eps
+        float(spectrum.eigenvalues[0]) * d * np.finfo(np.float64).eps, rel=1e-12, abs=0
     )
 
 
@@ -130,6 +130,8 @@ def test_noise_spectrum_of_an_exactly_known_diagonal_covariance(x64):
     assert spectrum.mean == pytest.approx(0.005)
     assert spectrum.std == pytest.approx(0.005)  # eigenvalues {0.01, 0}: std 0.005
     assert spectrum.temperature == pytest.approx(0.1 / 4)
+    eps = np.finfo(np.float64).eps
+    assert spectrum.tolerance == pytest.approx(0.01 * 2 * eps, rel=1e-12, abs=0)  # λ_max·d·eps
     # A zero tolerance counts only strictly positive eigenvalues.
     assert landscape.noise_spectrum(grads, tolerance=0.0).rank == 1
     # Without replacement: D_wo = N/(N−1) D_w and temperature (η/2b)(1 − b/N).
