@@ -82,9 +82,9 @@ def test_noise_spectrum_gram_trick_rank_and_statistics(x64):
         rtol=1e-10,
     )
     assert wide.rank == 5
-    # Threshold λ_max · d · eps (numpy matrix_rank default).
+    # Threshold λ_max · d · eps (numpy matrix_rank default); ~1e-13, below approx's default abs.
     assert spectrum.tolerance == pytest.approx(
-        float(spectrum.eigenvalues[0]) * d * np.finfo(np.float64).eps
+        float(spectrum.eigenvalues[0]) * d * np.finfo(np.float64).eps, rel=1e-12, abs=0
     )
 
 
@@ -97,3 +97,63 @@ def test_temperature_and_diversity():
         landscape.sgd_temperature(0.1, 0)
     with pytest.raises(ValueError, match="grads"):
         landscape.noise_spectrum(np.ones((1, 3)))
+
+
+def test_minibatch_covariance_at_the_batch_size_bounds(x64):
+    rng = np.random.default_rng(2)
+    grads = rng.normal(size=(5, 3))
+    d_w = np.cov(grads.T, bias=True)
+    # Without replacement b = N leaves no noise; b > N is refused.
+    np.testing.assert_allclose(
+        landscape.minibatch_gradient_covariance(grads, 5, replacement=False), 0.0, atol=1e-15
+    )
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.minibatch_gradient_covariance(grads, 6, replacement=False)
+    # With replacement any b is allowed: D_w / b.
+    np.testing.assert_allclose(
+        landscape.minibatch_gradient_covariance(grads, 6), d_w / 6, rtol=1e-12
+    )
+
+
+def test_sgd_temperature_at_the_batch_size_bounds():
+    # b = N without replacement: (η/2b)(1 − b/N) = 0; b > N is refused.
+    assert landscape.sgd_temperature(0.1, 4, num_examples=4) == 0.0
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.sgd_temperature(0.1, 5, num_examples=4)
+
+
+def test_noise_spectrum_of_an_exactly_known_diagonal_covariance(x64):
+    # Centered first column ±0.1, second column constant: D_w = diag(0.01, 0) exactly.
+    grads = np.array([[0.1, 5.0], [-0.1, 5.0], [0.1, 5.0], [-0.1, 5.0]])
+    spectrum = landscape.noise_spectrum(grads, learning_rate=0.1, batch_size=2)
+    np.testing.assert_allclose(spectrum.eigenvalues, [0.01, 0.0], rtol=1e-12, atol=1e-18)
+    assert spectrum.mean == pytest.approx(0.005)
+    assert spectrum.std == pytest.approx(0.005)  # eigenvalues {0.01, 0}: std 0.005
+    assert spectrum.temperature == pytest.approx(0.1 / 4)
+    eps = np.finfo(np.float64).eps
+    assert spectrum.tolerance == pytest.approx(0.01 * 2 * eps, rel=1e-12, abs=0)  # λ_max·d·eps
+    # A zero tolerance counts only strictly positive eigenvalues.
+    assert landscape.noise_spectrum(grads, tolerance=0.0).rank == 1
+    # Without replacement: D_wo = N/(N−1) D_w and temperature (η/2b)(1 − b/N).
+    without = landscape.noise_spectrum(grads, replacement=False, learning_rate=0.1, batch_size=2)
+    np.testing.assert_allclose(without.eigenvalues, [0.04 / 3, 0.0], rtol=1e-12, atol=1e-18)
+    assert without.temperature == pytest.approx(0.1 / 4 * (1 - 2 / 4))
+    with pytest.raises(ValueError, match="Pass both"):
+        landscape.noise_spectrum(grads, learning_rate=0.1)
+    with pytest.raises(ValueError, match="Pass both"):
+        landscape.noise_spectrum(grads, batch_size=2)
+
+
+def test_gradient_diversity_both_definitions(x64):
+    grads = np.array([[3.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # Σ‖g_k‖² = 9 + 1 + 2 = 12, ‖Σ g_k‖² = ‖(4, 2)‖² = 20.
+    assert float(landscape.gradient_diversity(grads)) == pytest.approx(12 / 20)
+    # Σ‖g_k‖ = 4 + √2, ‖(1/N) Σ g_k‖ = √20 / 3.
+    assert float(landscape.gradient_diversity(grads, squared=False)) == pytest.approx(
+        (4 + np.sqrt(2)) / (np.sqrt(20) / 3)
+    )
+    # Both are invariant to scaling every gradient by the same factor.
+    for squared in (True, False):
+        assert float(landscape.gradient_diversity(-2.5 * grads, squared=squared)) == pytest.approx(
+            float(landscape.gradient_diversity(grads, squared=squared))
+        )

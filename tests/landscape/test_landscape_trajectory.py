@@ -60,3 +60,47 @@ def test_trajectory_validation():
         landscape.autocorrelation(np.ones((5, 2)) + np.arange(5)[:, None], 5)
     with pytest.raises(ValueError, match="snapshots"):
         landscape.increment_spectrum(np.ones((2, 3)))
+
+
+def test_snapshot_matrix_rejects_leaves_without_a_snapshot_axis():
+    with pytest.raises(ValueError, match="leading snapshot axis"):
+        landscape.snapshot_matrix({"a": jnp.ones(())})
+    with pytest.raises(ValueError, match="leading snapshot axis"):
+        landscape.snapshot_matrix({})
+    with pytest.raises(ValueError, match="share the leading"):
+        landscape.snapshot_matrix({"a": jnp.ones((3, 2)), "b": jnp.ones((4,))})
+
+
+def test_increment_spectrum_of_three_snapshots_by_hand():
+    # Increments (1, 2) and (2, 0): |FFT| = (3, 1) and (2, 2) at frequencies (0, 1/2).
+    x = jnp.array([[0.0, 0.0], [1.0, 2.0], [3.0, 2.0]])
+    spectrum = landscape.increment_spectrum(x)
+    np.testing.assert_allclose(spectrum.frequencies, [0.0, 0.5])
+    np.testing.assert_allclose(spectrum.mean, [2.5, 1.5], rtol=1e-6)
+    np.testing.assert_allclose(spectrum.std, [0.5, 0.5], rtol=1e-6)
+    power = landscape.increment_spectrum(x, power=True)
+    np.testing.assert_allclose(power.mean, [6.5, 2.5], rtol=1e-6)
+    np.testing.assert_allclose(power.std, [2.5, 1.5], rtol=1e-6)
+
+
+def test_autocorrelation_small_cases_by_hand():
+    # Two snapshots of one coordinate: centered (−a, a), r(0) = 1, r(1) = −a²/(2a²) = −1/2.
+    two = landscape.autocorrelation(jnp.array([[0.0], [0.1]]))
+    np.testing.assert_allclose(two.lags, [0, 1])
+    np.testing.assert_allclose(two.mean, [1.0, -0.5], rtol=1e-5)
+    assert two.num_coordinates == 1
+    # Default max_lag = K // 2; the constant coordinate is left out.
+    x = jnp.array([[0.0, 7.0], [1.0, 7.0], [0.0, 7.0], [1.0, 7.0], [0.0, 7.0]])
+    ac = landscape.autocorrelation(x)
+    np.testing.assert_allclose(ac.lags, [0, 1, 2])
+    # Centered (−.4, .6, −.4, .6, −.4): Σc² = 1.2, lag 1: 4·(−.24) = −.96, lag 2: .16·2 + .36 = .68.
+    np.testing.assert_allclose(ac.mean, [1.0, -0.8, 0.68 / 1.2], rtol=1e-5)
+    np.testing.assert_allclose(ac.std, 0.0, atol=1e-6)
+    assert ac.num_coordinates == 1
+    np.testing.assert_allclose(landscape.autocorrelation(x, 0).mean, [1.0])
+    with pytest.raises(ValueError, match="constant"):
+        landscape.autocorrelation(jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="at least 2"):
+        landscape.autocorrelation(jnp.ones((1, 3)))
+    with pytest.raises(ValueError, match="confidence"):
+        landscape.autocorrelation(x, confidence=1.0)
