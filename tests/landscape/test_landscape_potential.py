@@ -480,15 +480,18 @@ def test_iterate_covariance_and_its_standard_error_by_hand():
 
 def test_angular_momentum_of_straight_lines_by_hand():
     # x_t = c + t v with v = (0, 1): about the origin x Δxᵀ − Δx xᵀ has [0, 1] entry c₀ v₁ = c₀;
-    # about c it vanishes. Two chains with c₀ = 1, 2: mean 1.5, standard error 0.5.
+    # about c it vanishes. Three chains with c₀ = 1, 2, 3: mean 2, standard error 1/√3.
     t = jnp.arange(3.0)[:, None]
     v = jnp.array([0.0, 1.0])
-    x = jnp.stack([jnp.array([1.0, 0.0]) + t * v, jnp.array([2.0, 0.0]) + t * v])
+    x = jnp.stack([jnp.array([c0, 0.0]) + t * v for c0 in (1.0, 2.0, 3.0)])
     L = landscape.angular_momentum(x, dt=1.0)
-    np.testing.assert_allclose(L.value, [[0.0, 1.5], [-1.5, 0.0]], atol=1e-15)
-    np.testing.assert_allclose(L.standard_error, [[0.0, 0.5], [0.5, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(L.value, [[0.0, 2.0], [-2.0, 0.0]], atol=1e-15)
+    se = 1 / np.sqrt(3)
+    np.testing.assert_allclose(L.standard_error, [[0.0, se], [se, 0.0]], atol=1e-15)
+    # about (1, 0) with dt = 0.5: c₀ − 1 = 0, 1, 2 over dt, mean 2
     Lc = landscape.angular_momentum(x, dt=0.5, center=jnp.array([1.0, 0.0]))
-    np.testing.assert_allclose(Lc.value, [[0.0, 1.0], [-1.0, 0.0]], atol=1e-15)  # (0 + 1) / 0.5 / 2
+    np.testing.assert_allclose(Lc.value, [[0.0, 2.0], [-2.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(Lc.standard_error, [[0.0, 2 * se], [2 * se, 0.0]], atol=1e-15)
     one = landscape.angular_momentum(x[0], dt=1.0)
     assert float(one.value[0, 1]) == 1.0 and bool(jnp.all(jnp.isnan(one.standard_error)))
 
