@@ -428,6 +428,11 @@ def test_singularity_and_symmetry_checks_are_relative_to_the_scale_of_f():
         np.testing.assert_allclose(
             landscape.lyapunov_covariance(s * F, s * D), [[0.7, -0.4], [-0.4, 0.5]], atol=1e-12
         )
+    # the residual is relative to ‖2D‖: rounding size at any scale
+    rng = np.random.default_rng(9)
+    F5, D5 = random_spd(rng, 5), random_spd(rng, 5)
+    for s in (1e-10, 1e10):
+        assert float(landscape.linearized_potential(s * F5, s * D5).residual) < 1e-13
     # eigenvalues 1 and 1e-14: λ_2 + λ_2 vanishes relative to λ_max
     with pytest.raises(ValueError, match="λ_i \\+ λ_j = 0"):
         landscape.lyapunov_covariance(np.diag([1.0, 1e-14]), np.eye(2))
