@@ -471,6 +471,10 @@ def test_iterate_covariance_and_its_standard_error_by_hand():
     # std over the two chains (ddof = 1) / sqrt(2): |1 - 0| / 2 and |0 - 4| / 2
     np.testing.assert_allclose(est.standard_error, [[0.5, 0.0], [0.0, 2.0]], atol=1e-15)
     assert (est.num_chains, est.num_samples) == (2, 2)
+    # a shift moves the pooled mean, not the covariance
+    shifted = landscape.iterate_covariance(x + jnp.array([3.0, -1.0]))
+    np.testing.assert_allclose(shifted.mean, [3.0, -1.0], atol=1e-15)
+    np.testing.assert_allclose(shifted.covariance, [[0.5, 0.0], [0.0, 2.0]], atol=1e-14)
     # about the center (1, 0): chain 1 has (0, 0), (-2, 0); chain 2 (-1, ±2)
     est = landscape.iterate_covariance(x, center=jnp.array([1.0, 0.0]))
     np.testing.assert_allclose(est.mean, [1.0, 0.0])
