@@ -375,3 +375,171 @@ def test_bad_input_is_rejected_with_the_argument_name():
         landscape.sgd_stationary_covariance(
             jnp.eye(2), jnp.eye(2), learning_rate=0.1, batch_size=8, num_examples=4
         )
+
+
+# --- small exact cases: input handling, exact symmetries, estimators by hand -------------------
+
+
+def test_integer_input_and_the_symmetric_part_of_the_diffusion():
+    F0 = np.array([[2.0, 1.0], [1.0, 1.0]])
+    D0 = np.array([[2.0, 0.0], [0.0, 1.0]])
+    want = landscape.lyapunov_covariance(F0, D0)
+    got = landscape.lyapunov_covariance(F0.astype(np.int32), D0.astype(np.int32))
+    assert jnp.issubdtype(got.dtype, jnp.floating)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # only the symmetric part of D enters: an antisymmetric addition changes nothing
+    skew = np.array([[0.0, 0.7], [-0.7, 0.0]])
+    np.testing.assert_allclose(landscape.lyapunov_covariance(F0, D0 + skew), want, atol=1e-14)
+    with pytest.raises(ValueError, match="`hessian` must be a square"):
+        landscape.lyapunov_covariance(np.ones((2, 3)), np.eye(2))
+    with pytest.raises(ValueError, match="`diffusion` must be a square"):
+        landscape.lyapunov_covariance(np.eye(2), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="`hessian` must be a square"):
+        landscape.lyapunov_covariance(np.zeros((0, 0)), np.zeros((0, 0)))
+
+
+def test_covariance_and_rotation_are_exactly_symmetric_and_antisymmetric():
+    rng = np.random.default_rng(8)
+    F, D = random_spd(rng, 5), random_spd(rng, 5)
+    Fn = F + 0.8 * (lambda a: a - a.T)(rng.normal(size=(5, 5)))  # Kronecker path
+    for f in (F, Fn):
+        p = landscape.linearized_potential(f, D)
+        np.testing.assert_array_equal(p.covariance, p.covariance.T)
+        np.testing.assert_array_equal(p.antisymmetric, -p.antisymmetric.T)
+        assert float(p.residual) < 1e-12
+
+
+def test_kronecker_size_limit_is_inclusive(monkeypatch):
+    from entropix.landscape import potential
+
+    monkeypatch.setattr(potential, "MAX_KRONECKER_DIM", 3)
+    F = np.diag([1.0, 2.0, 3.0]) + np.triu(np.ones((3, 3)), 1)
+    c = landscape.lyapunov_covariance(F, np.eye(3))  # d = 3 = the limit: solved
+    np.testing.assert_allclose(F @ c + c @ F.T, 2 * np.eye(3), atol=1e-12)
+    with pytest.raises(ValueError, match="d <= 3, got d=4"):
+        landscape.lyapunov_covariance(np.eye(4) + np.triu(np.ones((4, 4)), 1), np.eye(4))
+
+
+def test_singularity_and_symmetry_checks_are_relative_to_the_scale_of_f():
+    F = np.array([[2.0, 1.0], [1.0, 1.0]])
+    D = np.diag([1.0, 0.1])
+    # F -> s F, D -> s D leaves C unchanged at any scale s
+    for s in (1e-14, 1e14):
+        np.testing.assert_allclose(
+            landscape.lyapunov_covariance(s * F, s * D), [[0.7, -0.4], [-0.4, 0.5]], atol=1e-12
+        )
+    # the residual is relative to ‖2D‖: rounding size at any scale
+    rng = np.random.default_rng(9)
+    F5, D5 = random_spd(rng, 5), random_spd(rng, 5)
+    for s in (1e-10, 1e10):
+        assert float(landscape.linearized_potential(s * F5, s * D5).residual) < 1e-13
+    # eigenvalues 1 and 1e-14: λ_2 + λ_2 vanishes relative to λ_max
+    with pytest.raises(ValueError, match="λ_i \\+ λ_j = 0"):
+        landscape.lyapunov_covariance(np.diag([1.0, 1e-14]), np.eye(2))
+    # d = 50 > 48 with an asymmetry of rounding size relative to the entries: still symmetric
+    rng = np.random.default_rng(9)
+    big = 1e4 * random_spd(rng, 50, spread=1.0)
+    big[0, 1] += 1e-14 * np.abs(big).max()
+    c = landscape.lyapunov_covariance(big, np.eye(50))
+    np.testing.assert_allclose(c, np.linalg.inv(0.5 * (big + big.T)), rtol=1e-8)
+
+
+def test_singular_covariance_gives_the_pseudo_inverse():
+    # D = diag(1, 0) in the eigenbasis of F = diag(2, 3): C = diag(1/2, 0), U = C⁺ = diag(2, 0)
+    q = np.array([[0.6, 0.8], [-0.8, 0.6]])
+    F, D = q @ np.diag([2.0, 3.0]) @ q.T, q @ np.diag([1.0, 0.0]) @ q.T
+    p = landscape.linearized_potential(F, D)
+    np.testing.assert_allclose(p.covariance, q @ np.diag([0.5, 0.0]) @ q.T, atol=1e-14)
+    np.testing.assert_allclose(p.curvature, q @ np.diag([2.0, 0.0]) @ q.T, atol=1e-12)
+
+
+def test_mismatch_uses_the_potential_it_is_given():
+    F = jnp.array([[2.0, 1.0], [1.0, 1.0]])
+    D = jnp.diag(jnp.array([1.0, 0.1]))
+    doubled = landscape.linearized_potential(F, 2 * D)  # C, Q twice those of (F, D)
+    m = landscape.potential_mismatch(F, D, potential=doubled)
+    Q = np.array([[0.0, -0.3], [0.3, 0.0]])
+    assert float(m.rotation) == pytest.approx(2 * np.linalg.norm(Q) / np.linalg.norm(D), rel=1e-12)
+
+
+def test_iterate_covariance_and_its_standard_error_by_hand():
+    # chain 1: (±1, 0), chain 2: (0, ±2); per-chain second moments diag(1, 0) and diag(0, 4)
+    x = jnp.array([[[1.0, 0.0], [-1.0, 0.0]], [[0.0, 2.0], [0.0, -2.0]]])
+    est = landscape.iterate_covariance(x)
+    np.testing.assert_allclose(est.mean, [0.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(est.covariance, [[0.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    # std over the two chains (ddof = 1) / sqrt(2): |1 - 0| / 2 and |0 - 4| / 2
+    np.testing.assert_allclose(est.standard_error, [[0.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    assert (est.num_chains, est.num_samples) == (2, 2)
+    # a shift moves the pooled mean, not the covariance
+    shifted = landscape.iterate_covariance(x + jnp.array([3.0, -1.0]))
+    np.testing.assert_allclose(shifted.mean, [3.0, -1.0], atol=1e-15)
+    np.testing.assert_allclose(shifted.covariance, [[0.5, 0.0], [0.0, 2.0]], atol=1e-14)
+    # about the center (1, 0): chain 1 has (0, 0), (-2, 0); chain 2 (-1, ±2)
+    est = landscape.iterate_covariance(x, center=jnp.array([1.0, 0.0]))
+    np.testing.assert_allclose(est.mean, [1.0, 0.0])
+    np.testing.assert_allclose(est.covariance, [[1.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    np.testing.assert_allclose(est.standard_error, [[0.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    # burn-in drops the first sample of each chain
+    x3 = jnp.concatenate([jnp.full((2, 1, 2), 9.0), x], axis=1)
+    np.testing.assert_allclose(
+        landscape.iterate_covariance(x3, burn_in=1).covariance, [[0.5, 0.0], [0.0, 2.0]]
+    )
+
+
+def test_angular_momentum_of_straight_lines_by_hand():
+    # x_t = c + t v with v = (0, 1): about the origin x Δxᵀ − Δx xᵀ has [0, 1] entry c₀ v₁ = c₀;
+    # about c it vanishes. Three chains with c₀ = 1, 2, 3: mean 2, standard error 1/√3.
+    t = jnp.arange(3.0)[:, None]
+    v = jnp.array([0.0, 1.0])
+    x = jnp.stack([jnp.array([c0, 0.0]) + t * v for c0 in (1.0, 2.0, 3.0)])
+    L = landscape.angular_momentum(x, dt=1.0)
+    np.testing.assert_allclose(L.value, [[0.0, 2.0], [-2.0, 0.0]], atol=1e-15)
+    se = 1 / np.sqrt(3)
+    np.testing.assert_allclose(L.standard_error, [[0.0, se], [se, 0.0]], atol=1e-15)
+    # about (1, 0) with dt = 0.5: c₀ − 1 = 0, 1, 2 over dt, mean 2
+    Lc = landscape.angular_momentum(x, dt=0.5, center=jnp.array([1.0, 0.0]))
+    np.testing.assert_allclose(Lc.value, [[0.0, 2.0], [-2.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(Lc.standard_error, [[0.0, 2 * se], [2 * se, 0.0]], atol=1e-15)
+    one = landscape.angular_momentum(x[0], dt=1.0)
+    assert float(one.value[0, 1]) == 1.0 and bool(jnp.all(jnp.isnan(one.standard_error)))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_projection_default_lanczos_order(monkeypatch):
+    from entropix.landscape import potential
+
+    orders = []
+
+    def spy(op, num_steps, **kwargs):
+        orders.append(num_steps)
+        raise _Stop  # only the order is checked here
+
+    monkeypatch.setattr(potential.lanczos, "lanczos_tridiagonal", spy)
+    loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
+    batches = [(jnp.ones((3, 50)), jnp.ones(3))]
+    # default order min(d, max(2k, k + 20)) for d = 50: 22 for k = 2, 42 for k = 21, 50 for k = 40
+    for k in (2, 21, 40):
+        with pytest.raises(_Stop):
+            landscape.projected_linearization(loss, jnp.zeros(50), batches, k=k)
+    assert orders == [22, 42, 50]
+
+
+def test_projection_noise_batches_and_exact_symmetry():
+    rng = np.random.default_rng(10)
+    a = jnp.asarray(rng.normal(size=(60, 4)) * np.array([1.0, 0.5, 2.0, 0.3]))
+    y = jnp.asarray(rng.normal(size=60))
+    loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
+    w = jnp.linalg.lstsq(a, y)[0]
+    noise_batches = [(a[:20], y[:20]), (a[20:40], y[20:40])]
+    r = landscape.projected_linearization(
+        loss, w, [(a, y)], k=3, num_steps=4, noise_batches=noise_batches
+    )
+    np.testing.assert_array_equal(r.hessian, r.hessian.T)
+    V = r.basis
+    np.testing.assert_allclose(r.hessian, V @ (a.T @ a / 60) @ V.T, atol=1e-12)
+    D = landscape.noise_covariance(landscape.per_example_gradients(loss, w, noise_batches))
+    np.testing.assert_allclose(r.diffusion, V @ D @ V.T, atol=1e-12)
