@@ -397,3 +397,66 @@ def test_stochastic_gradient_chain_cycles_through_the_batches(x64, ragged):
         y = y - 0.2 * ((1.0, 3.0)[i % 2] * a @ (y - m) + 0.5 * (y - x))
     np.testing.assert_allclose(est.mean, y, rtol=1e-10)
     np.testing.assert_allclose(est.gradient, 0.5 * (x - y), rtol=1e-10)
+
+
+def test_metropolis_chain_matches_a_hand_run_mala_with_the_same_draws(x64):
+    # Metropolis-adjusted Langevin on U(y) = f(y) + γ/2 |y − x|² at temperature T, written from
+    # the textbook acceptance rule min(1, π(y') q(y | y') / (π(y) q(y' | y))) with
+    # q(a | b) = N(a; b − η∇U(b), 2ηT I), fed the estimator's own normal and uniform draws.
+    a = np.array([[1.0, 0.3], [0.3, 0.8]])
+    m = np.array([0.3, -0.2])
+    x = np.array([1.0, 1.0])
+    noise, eta, steps, burn, chains = 0.9, 0.6, 12, 4, 2
+    temp = 0.5 * noise**2
+    key = jax.random.key(11)
+    est = landscape.estimate_local_entropy(
+        _quadratic(a, m),
+        jnp.asarray(x),
+        [1.0],
+        coupling=1.0,
+        noise=noise,
+        max_coupling=4.0,
+        num_couplings=2,
+        num_steps=steps,
+        burn_in=burn,
+        num_chains=chains,
+        sgld_learning_rate=eta,
+        key=key,
+    )
+
+    def grad_f(y):
+        return a @ (y - m)
+
+    for j, gamma in enumerate((1.0, 4.0)):
+
+        def log_target(y, gamma=gamma):
+            return -(0.5 * (y - m) @ a @ (y - m) + 0.5 * gamma * (y - x) @ (y - x)) / temp
+
+        def log_q(to, frm, gamma=gamma):
+            mean = frm - eta * (grad_f(frm) + gamma * (frm - x))
+            return -np.sum((to - mean) ** 2) / (4 * eta * temp)
+
+        stats, accepted = [], 0
+        for k in jax.random.split(jax.random.fold_in(key, j), chains):
+            index = jnp.arange(steps)
+            xis = np.asarray(
+                jax.vmap(lambda i, k=k: jax.random.normal(jax.random.fold_in(k, i), (2,)))(index)
+            )
+            us = np.asarray(
+                jax.vmap(lambda i, k=k: jax.random.uniform(jax.random.fold_in(k, i + steps)))(index)
+            )
+            y, total = x.copy(), 0.0
+            for i, (xi, u) in enumerate(zip(xis, us, strict=True)):
+                prop = y - eta * (grad_f(y) + gamma * (y - x)) + np.sqrt(2 * eta * temp) * xi
+                log_ratio = log_target(prop) + log_q(y, prop) - log_target(y) - log_q(prop, y)
+                if np.log(u) < log_ratio:
+                    y, accepted = prop, accepted + 1
+                if i >= burn:
+                    total += (y - x) @ grad_f(y)
+            stats.append(total / (steps - burn))
+        assert 0 < accepted < chains * steps  # some proposals are rejected
+        np.testing.assert_allclose(est.integrand[j], np.mean(stats), rtol=1e-9)
+        np.testing.assert_allclose(est.acceptance[j], accepted / (chains * steps), rtol=1e-12)
+        np.testing.assert_allclose(
+            est.integrand_stderr[j], np.std(stats, ddof=1) / np.sqrt(chains), rtol=1e-9
+        )
