@@ -409,20 +409,14 @@ def test_metropolis_chain_matches_a_hand_run_mala_with_the_same_draws(x64):
     noise, eta, steps, burn, chains = 0.9, 0.6, 12, 4, 2
     temp = 0.5 * noise**2
     key = jax.random.key(11)
-    est = landscape.estimate_local_entropy(
-        _quadratic(a, m),
-        jnp.asarray(x),
-        [1.0],
-        coupling=1.0,
-        noise=noise,
-        max_coupling=4.0,
-        num_couplings=2,
-        num_steps=steps,
-        burn_in=burn,
-        num_chains=chains,
-        sgld_learning_rate=eta,
-        key=key,
+    kwargs = dict(coupling=1.0, noise=noise, max_coupling=4.0, num_couplings=2, num_steps=steps)
+    kwargs.update(burn_in=burn, num_chains=chains, sgld_learning_rate=eta, key=key)
+    est = landscape.estimate_local_entropy(_quadratic(a, m), jnp.asarray(x), [1.0], **kwargs)
+    # metropolis=False: the unadjusted step, every proposal taken.
+    ula = landscape.estimate_local_entropy(
+        _quadratic(a, m), jnp.asarray(x), [1.0], metropolis=False, **kwargs
     )
+    np.testing.assert_array_equal(ula.acceptance, 1.0)
 
     def grad_f(y):
         return a @ (y - m)
@@ -436,7 +430,7 @@ def test_metropolis_chain_matches_a_hand_run_mala_with_the_same_draws(x64):
             mean = frm - eta * (grad_f(frm) + gamma * (frm - x))
             return -np.sum((to - mean) ** 2) / (4 * eta * temp)
 
-        stats, accepted = [], 0
+        stats, ula_stats, accepted = [], [], 0
         for k in jax.random.split(jax.random.fold_in(key, j), chains):
             index = jnp.arange(steps)
             xis = np.asarray(
@@ -445,8 +439,10 @@ def test_metropolis_chain_matches_a_hand_run_mala_with_the_same_draws(x64):
             us = np.asarray(
                 jax.vmap(lambda i, k=k: jax.random.uniform(jax.random.fold_in(k, i + steps)))(index)
             )
-            y, total = x.copy(), 0.0
+            y, total, z, ula_total = x.copy(), 0.0, x.copy(), 0.0
             for i, (xi, u) in enumerate(zip(xis, us, strict=True)):
+                z = z - eta * (grad_f(z) + gamma * (z - x)) + np.sqrt(2 * eta * temp) * xi
+                ula_total += (z - x) @ grad_f(z) if i >= burn else 0.0
                 prop = y - eta * (grad_f(y) + gamma * (y - x)) + np.sqrt(2 * eta * temp) * xi
                 log_ratio = log_target(prop) + log_q(y, prop) - log_target(y) - log_q(prop, y)
                 if np.log(u) < log_ratio:
@@ -454,6 +450,8 @@ def test_metropolis_chain_matches_a_hand_run_mala_with_the_same_draws(x64):
                 if i >= burn:
                     total += (y - x) @ grad_f(y)
             stats.append(total / (steps - burn))
+            ula_stats.append(ula_total / (steps - burn))
+        np.testing.assert_allclose(ula.integrand[j], np.mean(ula_stats), rtol=1e-9)
         assert 0 < accepted < chains * steps  # some proposals are rejected
         np.testing.assert_allclose(est.integrand[j], np.mean(stats), rtol=1e-9)
         np.testing.assert_allclose(est.acceptance[j], accepted / (chains * steps), rtol=1e-12)
