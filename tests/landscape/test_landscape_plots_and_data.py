@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from entropix import landscape
+from entropix.landscape import dataset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -83,3 +84,65 @@ def test_batches_forms_give_the_same_mean():
         landscape.prepare_batches((jnp.ones((3, 2)), jnp.ones(4)))
     with pytest.raises(ValueError, match="empty"):
         landscape.prepare_batches([])
+
+
+def test_ragged_batch_list_mean_weights_each_batch_one_over_n():
+    # Batches of sizes 4, 4, 2: the dataset loss is (1/3) Σ_j loss(batch_j), each batch the same
+    # weight (not the per-example mean, which would weight the last batch by 2/10).
+    def loss_fn(w, b):
+        return jnp.mean((b[0] @ w - b[1]) ** 2)
+
+    rng = np.random.default_rng(2)
+    sizes = (4, 4, 2)
+    items = [(rng.normal(size=(k, 3)), rng.normal(size=k)) for k in sizes]
+    w = rng.normal(size=3)
+    per_batch = [float(np.mean((x @ w - y) ** 2)) for x, y in items]
+    grads = [2 * x.T @ (x @ w - y) / len(y) for x, y in items]
+    prepared = landscape.prepare_batches([(jnp.asarray(x), jnp.asarray(y)) for x, y in items])
+    assert isinstance(prepared, landscape.BatchList)
+    assert dataset.num_batches(prepared) == 3
+    loss, grad = landscape.full_loss_and_grad(loss_fn, jnp.asarray(w), prepared)
+    np.testing.assert_allclose(loss, np.mean(per_batch), rtol=1e-5)
+    np.testing.assert_allclose(grad, np.mean(grads, axis=0), rtol=1e-5, atol=1e-6)
+    size_weighted = np.dot(per_batch, sizes) / sum(sizes)
+    assert abs(np.mean(per_batch) - size_weighted) > 1e-3
+    # A pytree-valued fn: every leaf is averaged; the first argument is passed through.
+    out = landscape.batch_mean(
+        lambda s, b: {"n": s * b[1].shape[0], "sum": jnp.sum(b[1])}, prepared, 2.0
+    )
+    np.testing.assert_allclose(out["n"], 2.0 * np.mean(sizes))
+    np.testing.assert_allclose(out["sum"], np.mean([y.sum() for _, y in items]), rtol=1e-5)
+
+
+def test_stacked_batches_edge_cases():
+    def loss_fn(w, b):
+        return jnp.sum(b * w**2)
+
+    # One stacked batch is a valid batch group: the mean is that batch's value.
+    one = landscape.prepare_batches(jnp.array([[1.0, 2.0]]))
+    assert isinstance(one, landscape.StackedBatches) and dataset.num_batches(one) == 1
+    loss, grad = landscape.full_loss_and_grad(loss_fn, jnp.array([3.0, 1.0]), one)
+    np.testing.assert_allclose(loss, 11.0)
+    np.testing.assert_allclose(grad, [6.0, 4.0])
+    # A dict of arrays is a stacked pytree, read along its leading axis.
+    stacked = landscape.prepare_batches({"b": jnp.array([[1.0, 2.0], [3.0, 0.0]])})
+    assert dataset.num_batches(stacked) == 2
+    loss, _ = landscape.full_loss_and_grad(
+        lambda w, b: loss_fn(w, b["b"]), jnp.array([3.0, 1.0]), stacked
+    )
+    np.testing.assert_allclose(loss, (11.0 + 27.0) / 2)
+    # One number per batch: a stacked leaf of shape (n,).
+    scalars = landscape.prepare_batches(jnp.array([1.0, 3.0]))
+    assert dataset.num_batches(scalars) == 2
+    loss, _ = landscape.full_loss_and_grad(loss_fn, jnp.array([3.0, 1.0]), scalars)
+    np.testing.assert_allclose(loss, 2.0 * 10.0)
+    with pytest.raises(ValueError, match="empty batch-group axis"):
+        landscape.prepare_batches(jnp.ones((0, 3)))
+    with pytest.raises(ValueError, match="leading batch-group axis"):
+        landscape.prepare_batches((jnp.ones((3, 2)), jnp.asarray(1.0)))
+    with pytest.raises(ValueError, match="no array leaves"):
+        landscape.prepare_batches({})
+    with pytest.raises(ValueError, match="one pytree structure"):
+        landscape.prepare_batches([jnp.ones(2), (jnp.ones(2), jnp.ones(2))])
+    with pytest.raises(ValueError, match="None"):
+        landscape.prepare_batches(None)
