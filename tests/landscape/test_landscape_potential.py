@@ -323,13 +323,23 @@ def test_projected_linearization_equals_dense_projection():
     assert float(r.potential.residual) < 1e-12
 
 
+def _least_squares_loss(w, batch):
+    inputs, targets = batch
+    return 0.5 * jnp.mean((inputs @ w - targets) ** 2)
+
+
+def _least_squares_problem(seed, n):
+    """Inputs with unequal column scales, targets, and the minimizer of the squared loss."""
+    rng = np.random.default_rng(seed)
+    a = jnp.asarray(rng.normal(size=(n, 4)) * np.array([1.0, 0.5, 2.0, 0.3]))
+    y = jnp.asarray(rng.normal(size=n))
+    return a, y, jnp.linalg.lstsq(a, y)[0]
+
+
 def test_projection_on_the_full_space_is_a_rotation_of_the_dense_answer():
     # k = d: F_k = V F Vᵀ with V orthogonal; every mismatch measure is rotation invariant
-    rng = np.random.default_rng(7)
-    a = jnp.asarray(rng.normal(size=(200, 4)) * np.array([1.0, 0.5, 2.0, 0.3]))
-    y = jnp.asarray(rng.normal(size=200))
-    loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
-    w = jnp.linalg.lstsq(a, y)[0]
+    a, y, w = _least_squares_problem(7, 200)
+    loss = _least_squares_loss
     r = landscape.projected_linearization(loss, w, [(a, y)], k=4, num_steps=4)
     F = a.T @ a / 200
     D = landscape.noise_covariance(a * (a @ w - y)[:, None])
@@ -519,7 +529,7 @@ def test_projection_default_lanczos_order(monkeypatch):
         raise _Stop  # only the order is checked here
 
     monkeypatch.setattr(potential.lanczos, "lanczos_tridiagonal", spy)
-    loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
+    loss = _least_squares_loss
     batches = [(jnp.ones((3, 50)), jnp.ones(3))]
     # default order min(d, max(2k, k + 20)) for d = 50: 22 for k = 2, 42 for k = 21, 50 for k = 40
     for k in (2, 21, 40):
@@ -529,11 +539,8 @@ def test_projection_default_lanczos_order(monkeypatch):
 
 
 def test_projection_noise_batches_and_exact_symmetry():
-    rng = np.random.default_rng(10)
-    a = jnp.asarray(rng.normal(size=(60, 4)) * np.array([1.0, 0.5, 2.0, 0.3]))
-    y = jnp.asarray(rng.normal(size=60))
-    loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
-    w = jnp.linalg.lstsq(a, y)[0]
+    a, y, w = _least_squares_problem(10, 60)
+    loss = _least_squares_loss
     noise_batches = [(a[:20], y[:20]), (a[20:40], y[20:40])]
     r = landscape.projected_linearization(
         loss, w, [(a, y)], k=3, num_steps=4, noise_batches=noise_batches
