@@ -201,6 +201,7 @@ def _build(tables, quick):
                     ),
                     ("HEAT compiled", entropix.heat(0.1, **heat, compiled=True), "compiled", None),
                     ("HEAT step form", entropix.heat(0.1, **heat), "steps", None),
+                    ("Entropy-Adam step form", entropix.entropy_adam(**esgd), "steps", None),
                     ("SGD + Nesterov, n=3 vmapped", sgd, "steps", 3),
                     (
                         "Parle compiled (n=3, vmap)",
@@ -208,6 +209,7 @@ def _build(tables, quick):
                         "compiled",
                         3,
                     ),
+                    ("Parle step form (n=3, vmap)", entropix.parle(**rep), "steps", 3),
                     (
                         "Elastic-SGD (n=3, vmap)",
                         entropix.elastic_sgd(0.01, elastic_coupling=0.5),

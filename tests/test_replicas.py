@@ -385,3 +385,57 @@ def test_elastic_coupling_every_k_steps_with_strength_k_rho():
         forces.append(np.asarray(updates[:, 0]))
     expected = [[-0.3, 0.3] if count % 3 == 0 else [0.0, 0.0] for count in range(7)]
     np.testing.assert_allclose(forces, expected, rtol=1e-6)
+
+
+def test_vmapped_step_form_keeps_the_outer_step_in_a_branch():
+    # vmap batches the step counter, and a `lax.cond` on a batched predicate becomes a select
+    # that runs the outer step (and its replica mean) at every inner step.
+    opt = entropix.parle(**PARLE_ARGS, elastic_coupling=1.0)
+    params = stack([mlp_params(k) for k in range(3)])
+    batches = make_batches(3, 1)
+
+    def one(p, s, inputs, targets):
+        return opt.update(grad(p, (inputs[0], targets[0])), s, p)
+
+    step = jax.jit(jax.vmap(one, axis_name=AXIS))
+    hlo = step.lower(params, jax.vmap(opt.init)(params), *batches).compile().as_text()
+    assert " conditional(" in hlo
+
+
+def test_vmapped_step_form_with_counters_apart_matches_each_model_alone():
+    # Two models whose inner counters differ by 2 (L = 4): their outer steps fall on different
+    # calls, and each must still get exactly its own branch.
+    opt = entropix.entropy_sgd(0.5, num_inner_steps=L, coupling=0.2, noise=0.0)
+    inputs, targets = make_batches(2, 2 + 2 * L)
+    update = jax.jit(opt.update)
+
+    def run_alone(model, first, last):
+        params = mlp_params(model)
+        state = opt.init(params)
+        for k in range(first, last):
+            updates, state = update(
+                grad(params, (inputs[model, k], targets[model, k])), state, params
+            )
+            params = optax.apply_updates(params, updates)
+        return params, state
+
+    starts = [run_alone(0, 0, 0), run_alone(1, 0, 2)]
+    alone = [run_alone(0, 0, 2 * L)[0], run_alone(1, 0, 2 + 2 * L)[0]]
+    params, state = stack([p for p, _ in starts]), stack([s for _, s in starts])
+    np.testing.assert_array_equal(state.inner_count, [0, 2])
+
+    @jax.jit
+    def step(params, state, batch):
+        updates, state = jax.vmap(lambda p, s, b: opt.update(grad(p, b), s, p))(
+            params, state, batch
+        )
+        return optax.apply_updates(params, updates), state
+
+    for k in range(2 * L):
+        batch = (
+            inputs[jnp.arange(2), jnp.array([k, 2 + k])],
+            targets[jnp.arange(2), jnp.array([k, 2 + k])],
+        )
+        params, state = step(params, state, batch)
+    chex.assert_trees_all_close(params, stack(alone), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(state.outer_count, [2, 2])

@@ -83,6 +83,39 @@ def fresh_copy(leaf: Any) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------------------------
+# Periodic branches under vmap. `jax.vmap` turns a `lax.cond` whose predicate is batched into a
+# `select` that evaluates both branches on every call, so a step form vmapped over replicas
+# (its step counter is a batched state leaf) would run the outer step at every inner step.
+# ---------------------------------------------------------------------------------------------
+
+
+@jax.custom_batching.custom_vmap
+def _any_in_batch(pred: jax.Array) -> jax.Array:
+    return pred
+
+
+@_any_in_batch.def_vmap
+def _any_in_batch_vmap(axis_size, in_batched, pred):
+    del axis_size
+    (batched,) = in_batched
+    return (jnp.any(pred, axis=0) if batched else pred), False
+
+
+def batch_cond(pred: jax.Array, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
+    """``lax.cond(pred, true_fn, false_fn)`` that stays a branch when ``vmap`` batches ``pred``.
+
+    Under ``vmap`` the predicate is first reduced over the batch (to an unbatched value, with no
+    collective): when no element needs ``true_fn`` (``L − 1`` of every ``L`` inner steps) only
+    ``false_fn`` runs; otherwise the inner ``lax.cond`` — a select under ``vmap`` — gives every
+    element its own branch, so elements whose counters differ are still exact. Without ``vmap``
+    and under ``shard_map`` both predicates are the same scalar.
+    """
+    return jax.lax.cond(
+        _any_in_batch(pred), lambda: jax.lax.cond(pred, true_fn, false_fn), false_fn
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Float leaves: optimizers move only the inexact leaves of a tree; integer leaves (step
 # counters, embedding ids kept in params) pass through unchanged, as in optax.sgd.
 # ---------------------------------------------------------------------------------------------

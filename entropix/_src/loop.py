@@ -287,7 +287,9 @@ def two_loop(
             walker, new_state = finish_outer_step(state, anchor, average, inner_count, extra_args)
             return as_walker(walker, walker_floats), new_state
 
-        walker, state = jax.lax.cond(inner_count % num_inner_steps == 0, outer_step, carry_on)
+        walker, state = common.batch_cond(
+            inner_count % num_inner_steps == 0, outer_step, carry_on
+        )
         return updates_to(walker, walker_floats, params), state
 
     def compiled_update(updates, state, params=None, *, grad_fn: GradFn | None = None, **extra):

@@ -196,7 +196,7 @@ def add_elastic_coupling(
         if isinstance(every, int) and every == 1:
             updates = couple(updates, params, strength)
         else:
-            updates = jax.lax.cond(
+            updates = common.batch_cond(
                 state.count % every == 0,
                 lambda: couple(updates, params, strength),
                 lambda: updates,
