@@ -690,7 +690,11 @@ def test_apply_if_finite_skips_a_nan_gradient(case):
         assert_trees_equal(skipped.inner_state, state.inner_state)
         np.testing.assert_array_equal(skipped.notfinite_count, 1)
         result = run(step, params, skipped, 1)
-    assert_trees_equal(_outputs(result), _outputs(eager_reference(case)))
+    # Under vmap the wrapper's `lax.cond` on each replica's finiteness flag traces the update, so
+    # the update's own outer-step branch is compiled as one computation even eagerly (its last
+    # bits may differ from the op-by-op reference).
+    tolerance = dict(rtol=1e-6, atol=1e-7) if case.replicas else {}
+    assert_trees_equal(_outputs(result), _outputs(eager_reference(case)), **tolerance)
 
 
 @cases(CASES)

@@ -444,3 +444,189 @@ def test_bad_arguments_of_the_converters_and_empty_params():
         landscape.estimate_llc(
             lambda w, b: 0.0, {}, [0.0], nbeta=1.0, coupling=1.0, sgld_learning_rate=0.1
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The chain step by step, the diagnostics against a second implementation, the health rules.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_noise_free_chain_is_the_euler_recursion_with_coupling_and_weight_decay(x64):
+    # L(w) = ½ (w − a)² on one coordinate, w* = 1, a = 0: nβ = 1e30 makes the noise ~1e-15, so
+    # the recorded losses follow w_{t+1} = w_t − η' ((w_t − a) + c (w_t − w*) + λ' w_t).
+    eta, c, decay, w_star = 0.1, 0.7, 0.3, 1.0
+    settings = dict(nbeta=1e30, coupling=c, sgld_learning_rate=eta, weight_decay=decay)
+    est = landscape.estimate_llc(
+        lambda w, b: 0.5 * jnp.sum((w - b) ** 2),
+        jnp.array([w_star]),
+        [jnp.array([0.0])],
+        num_steps=4,
+        num_chains=1,
+        stochastic=False,
+        warn=False,
+        **settings,
+    )
+    w, expected = w_star, []
+    for _ in range(4):
+        expected.append(0.5 * w**2)  # the recorded loss has no prior term
+        w = w - eta * (w + c * (w - w_star) + decay * w)
+    np.testing.assert_allclose(np.asarray(est.loss_trace[0]), expected, rtol=1e-12)
+    assert float(est.init_loss) == 0.5
+
+
+def test_full_data_chain_over_several_batches_uses_their_mean(x64):
+    # Two batches of equal size with stochastic=False: every step is on the full-data loss,
+    # which is the one-batch chain on the concatenated data (same keys, same noise).
+    def loss_fn(w, batch):
+        return jnp.mean((batch[:, 0] * w[0] + w[1] - batch[:, 1]) ** 2)
+
+    data = jnp.array([[0.5, 1.0], [-1.0, 0.2], [2.0, 0.3], [1.5, -0.4]])
+    settings = dict(
+        nbeta=50.0,
+        coupling=0.5,
+        sgld_learning_rate=0.05,
+        num_steps=12,
+        num_chains=2,
+        stochastic=False,
+        warn=False,
+    )
+    whole = landscape.estimate_llc(loss_fn, jnp.array([0.1, 0.0]), [data], **settings)
+    split = landscape.estimate_llc(loss_fn, jnp.array([0.1, 0.0]), [data[:2], data[2:]], **settings)
+    np.testing.assert_allclose(split.loss_trace, whole.loss_trace, rtol=1e-12)
+
+
+def test_settings_tuples_default_to_no_weight_decay():
+    assert landscape.LLCSettings(10.0, 1.0, 0.1).weight_decay == 0.0
+    assert landscape.DevinterpSettings(1e-3, 10.0, 1.0).weight_decay == 0.0
+
+
+def _reference_autocovariance(x, lag):
+    centred = x - x.mean()
+    return np.sum(centred[: len(x) - lag] * centred[lag:]) / len(x)
+
+
+def _reference_split(draws):
+    half = draws.shape[1] // 2  # an odd middle draw belongs to neither half
+    return [row[:half] for row in draws] + [row[len(row) - half :] for row in draws]
+
+
+def _reference_rhat(draws):
+    """Split R̂ written from Gelman et al., BDA3 §11.4, with loops."""
+    seqs = _reference_split(draws)
+    n = len(seqs[0])
+    means = [np.mean(s) for s in seqs]
+    within = np.mean([np.sum((s - np.mean(s)) ** 2) / (n - 1) for s in seqs])
+    grand = np.mean(means)
+    between = n * sum((mu - grand) ** 2 for mu in means) / (len(seqs) - 1)
+    return np.sqrt(((n - 1) / n * within + between / n) / within)
+
+
+def _reference_ess(draws):
+    """Multi-chain ESS of Vehtari et al. (2021) §3.2 (Stan's estimator), with loops."""
+    seqs = _reference_split(draws) if draws.shape[1] >= 4 else list(draws)
+    m, n = len(seqs), len(seqs[0])
+    within = np.mean([_reference_autocovariance(s, 0) for s in seqs]) * n / (n - 1)
+    var_plus = within * (n - 1) / n
+    if m > 1:
+        means = [np.mean(s) for s in seqs]
+        var_plus += sum((mu - np.mean(means)) ** 2 for mu in means) / (m - 1)
+    rho = [1.0]
+    for lag in range(1, n):
+        mean_acov = np.mean([_reference_autocovariance(s, lag) for s in seqs])
+        rho.append(1.0 - (within - mean_acov) / var_plus)
+    tau, previous = -1.0, np.inf
+    for t in range(n // 2):
+        pair = rho[2 * t] + rho[2 * t + 1]
+        if pair <= 0:
+            break
+        previous = min(previous, pair)  # Geyer's initial monotone sequence
+        tau += 2.0 * previous
+    tau = max(tau, 1.0 / np.log10(m * n))
+    return m * n / tau
+
+
+def _ar1_chains(chains, draws, phi, offsets, seed):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((chains, draws))
+    x[:, 0] = rng.normal(size=chains)
+    for t in range(1, draws):
+        x[:, t] = phi * x[:, t - 1] + rng.normal(size=chains)
+    return x + np.asarray(offsets)[:, None]
+
+
+@pytest.mark.parametrize(
+    "draws",
+    [
+        _ar1_chains(4, 9, 0.6, [0.0, 0.3, -0.2, 0.5], seed=0),  # odd length: middle draw dropped
+        _ar1_chains(3, 40, 0.9, [0.0, 2.0, 1.0], seed=1),  # chains apart: R̂ well above 1
+        _ar1_chains(2, 4, 0.0, [0.0, 0.0], seed=2),  # the shortest split (two draws a half)
+        _ar1_chains(1, 12, -0.7, [0.0], seed=3),  # one chain, alternating: τ at its floor
+        _ar1_chains(2, 3, 0.3, [0.0, 1.0], seed=4),  # too short to split
+        _ar1_chains(1, 3, 0.3, [0.0], seed=5),  # one chain, unsplit
+    ],
+    ids=["4x9", "3x40-apart", "2x4", "1x12-antithetic", "2x3", "1x3"],
+)
+def test_rhat_and_ess_match_a_second_implementation(draws):
+    from entropix.landscape import llc
+
+    if draws.shape[1] >= 4:
+        assert llc._split_rhat(draws) == pytest.approx(_reference_rhat(draws), rel=1e-12)
+    else:
+        assert np.isnan(llc._split_rhat(draws))
+    assert llc._effective_sample_size(draws) == pytest.approx(_reference_ess(draws), rel=1e-12)
+    for row in draws:
+        direct = [_reference_autocovariance(row, lag) for lag in range(len(row))]
+        np.testing.assert_allclose(llc._autocovariance(row[None])[0], direct, atol=1e-12)
+
+
+def test_rhat_and_ess_are_undefined_without_variation():
+    from entropix.landscape import llc
+
+    constant_apart = np.array([[1.0] * 6, [2.0] * 6])  # no within-chain variance
+    assert np.isnan(llc._split_rhat(constant_apart))
+    assert np.isnan(llc._effective_sample_size(np.ones((2, 6))))
+    assert np.isnan(llc._effective_sample_size(np.array([[0.5], [1.5]])))  # one draw a chain
+    assert np.isfinite(llc._effective_sample_size(np.array([[0.5, 1.0], [1.5, 1.2]])))
+
+
+def test_health_messages_and_their_thresholds():
+    from entropix.landscape import llc
+
+    traces = np.zeros((2, 5))
+
+    def health(llc_value=1.0, stderr=0.1, rhat=1.0, acceptance=0.5, metropolis=True, t=traces):
+        return llc._health(llc_value, stderr, t, rhat, acceptance, 4, metropolis)
+
+    assert health() == ()
+    assert health(rhat=llc.RHAT_THRESHOLD) == ()  # the threshold itself passes
+    assert "R-hat" in health(rhat=1.1001)[0]
+    assert health(acceptance=0.1) == ()
+    assert "acceptance" in health(acceptance=0.0999)[0]
+    assert health(acceptance=0.01, metropolis=False) == ()
+    assert "< 0" in health(llc_value=-0.01)[0]
+    assert health(llc_value=0.0) == ()
+    # Above d/2 = 2 only beyond three standard errors; with stderr nan, beyond d/2 itself.
+    assert health(llc_value=2.29, stderr=0.1) == ()
+    assert "exceeds d/2" in health(llc_value=2.31, stderr=0.1)[0]
+    assert health(llc_value=2.0, stderr=float("nan")) == ()
+    assert "exceeds d/2" in health(llc_value=2.01, stderr=float("nan"))[0]
+    diverged = np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0]])
+    (message,) = health(llc_value=float("nan"), t=diverged)
+    assert message.startswith("1 of 2 chains produced non-finite losses")
+
+
+def test_one_chain_has_no_stderr_or_rhat_and_a_diverged_one_no_ess():
+    def loss_fn(w, b):
+        del b
+        return 0.5 * jnp.sum(w**2)
+
+    settings = dict(nbeta=10.0, coupling=0.0, stochastic=False, warn=False)
+    one = landscape.estimate_llc(
+        loss_fn, jnp.zeros(2), [0.0], sgld_learning_rate=0.1, num_steps=40, num_chains=1, **settings
+    )
+    assert np.isnan(float(one.stderr)) and np.isnan(one.rhat) and np.isfinite(one.ess)
+    diverged = landscape.estimate_llc(
+        loss_fn, jnp.ones(2), [0.0], sgld_learning_rate=5.0, num_steps=400, num_chains=2, **settings
+    )
+    assert not np.all(np.isfinite(np.asarray(diverged.loss_trace)))
+    assert np.isnan(diverged.ess) and np.isnan(diverged.rhat)
