@@ -273,6 +273,9 @@ def test_index_form_thinning_and_burn_in_are_slices_of_one_chain():
 
     indexed = landscape.estimate_llc(index_loss, params, jnp.arange(4), num_steps=40, **settings)
     np.testing.assert_allclose(indexed.loss_trace, full.loss_trace, rtol=1e-6)
+    listed = [(x[i], y[i]) for i in range(4)]  # a list of batches takes another code path
+    as_list = landscape.estimate_llc(loss_fn, params, listed, num_steps=40, **settings)
+    np.testing.assert_allclose(as_list.loss_trace, full.loss_trace, rtol=1e-6)
     thinned = landscape.estimate_llc(
         loss_fn, params, (x, y), num_steps=40, burn_in=10, thinning=3, **settings
     )
@@ -316,6 +319,7 @@ def test_effective_sample_size_and_rhat_of_an_ou_chain(x64):
 
 def test_devinterp_settings_round_trip_and_default_nbeta():
     assert landscape.default_nbeta(64) == pytest.approx(64 / np.log(64))
+    assert landscape.default_nbeta(2) == pytest.approx(2 / np.log(2))  # the smallest batch
     s = landscape.llc_settings_from_devinterp(
         lr=3e-4, localization=250.0, batch_size=64, weight_decay=0.02
     )
@@ -493,6 +497,15 @@ def test_full_data_chain_over_several_batches_uses_their_mean(x64):
     whole = landscape.estimate_llc(loss_fn, jnp.array([0.1, 0.0]), [data], **settings)
     split = landscape.estimate_llc(loss_fn, jnp.array([0.1, 0.0]), [data[:2], data[2:]], **settings)
     np.testing.assert_allclose(split.loss_trace, whole.loss_trace, rtol=1e-12)
+    # The estimate and its standard error from the kept losses; the default key is key(0).
+    per_chain = 50.0 * (np.mean(np.asarray(whole.loss_trace), axis=1) - float(whole.init_loss))
+    np.testing.assert_allclose(whole.llc_per_chain, per_chain, rtol=1e-12)
+    assert float(whole.llc) == pytest.approx(np.mean(per_chain), rel=1e-12)
+    assert float(whole.stderr) == pytest.approx(np.std(per_chain, ddof=1) / np.sqrt(2), rel=1e-12)
+    keyed = landscape.estimate_llc(
+        loss_fn, jnp.array([0.1, 0.0]), [data], key=jax.random.key(0), **settings
+    )
+    np.testing.assert_array_equal(keyed.loss_trace, whole.loss_trace)
 
 
 def test_settings_tuples_default_to_no_weight_decay():
@@ -607,7 +620,7 @@ def test_health_messages_and_their_thresholds():
     assert health(llc_value=0.0) == ()
     # Above d/2 = 2 only beyond three standard errors; with stderr nan, beyond d/2 itself.
     assert health(llc_value=2.29, stderr=0.1) == ()
-    assert "exceeds d/2" in health(llc_value=2.31, stderr=0.1)[0]
+    assert "exceeds d/2 = 2," in health(llc_value=2.31, stderr=0.1)[0]
     assert health(llc_value=2.0, stderr=float("nan")) == ()
     assert "exceeds d/2" in health(llc_value=2.01, stderr=float("nan"))[0]
     diverged = np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0]])
@@ -630,3 +643,57 @@ def test_one_chain_has_no_stderr_or_rhat_and_a_diverged_one_no_ess():
     )
     assert not np.all(np.isfinite(np.asarray(diverged.loss_trace)))
     assert np.isnan(diverged.ess) and np.isnan(diverged.rhat)
+
+
+def test_metropolis_chain_by_hand_with_the_estimators_draws(x64):
+    # MALA on L(w) = ½ h |w − b|² with coupling and weight decay, replayed step by step with the
+    # estimator's own proposal noise (stream 0) and acceptance uniform (stream 1) of each chain.
+    from entropix._src import common
+
+    h, c, decay, eta, nbeta = 2.0, 0.5, 0.3, 0.6, 3.0
+    temperature, num_steps = 1.0 / nbeta, 30
+    w_star, data = np.array([0.7, -0.2]), np.array([0.1, 0.3])
+    key = jax.random.key(7)
+    est = landscape.estimate_llc(
+        lambda w, b: 0.5 * h * jnp.sum((w - b) ** 2),
+        jnp.asarray(w_star),
+        [jnp.asarray(data)],
+        nbeta=nbeta,
+        coupling=c,
+        sgld_learning_rate=eta,
+        weight_decay=decay,
+        num_steps=num_steps,
+        num_chains=2,
+        stochastic=False,
+        metropolis=True,
+        key=key,
+        warn=False,
+    )
+
+    def loss(w):
+        return 0.5 * h * np.sum((w - data) ** 2)
+
+    def energy(w):
+        return loss(w) + 0.5 * c * np.sum((w - w_star) ** 2) + 0.5 * decay * np.sum(w**2)
+
+    def drift(w):
+        return w - eta * (h * (w - data) + c * (w - w_star) + decay * w)
+
+    rates = []
+    for chain, chain_key in enumerate(jax.random.split(key, 2)):
+        base, w, losses, accepted = common.as_key(chain_key), w_star, [], 0
+        for t in range(num_steps):
+            losses.append(loss(w))
+            xi = common.noise_like(jnp.asarray(w), common.step_key(base, t, 0), "gaussian")
+            proposal = drift(w) + np.sqrt(eta * 2 * temperature) * np.asarray(xi)
+            forward, backward = proposal - drift(w), w - drift(proposal)
+            log_ratio = (energy(w) - energy(proposal)) / temperature + (
+                np.sum(forward**2) - np.sum(backward**2)
+            ) / (4 * eta * temperature)
+            uniform = jax.random.uniform(common.step_key(base, t, 1), (), jnp.float64)
+            if np.log(float(uniform)) < log_ratio:
+                w, accepted = proposal, accepted + 1
+        assert 0 < accepted < num_steps  # both outcomes are exercised
+        rates.append(accepted / num_steps)
+        np.testing.assert_allclose(np.asarray(est.loss_trace[chain]), losses, rtol=1e-10)
+    assert float(est.acceptance) == pytest.approx(np.mean(rates), rel=1e-12)
