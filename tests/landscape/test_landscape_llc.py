@@ -273,7 +273,7 @@ def test_index_form_thinning_and_burn_in_are_slices_of_one_chain():
 
     indexed = landscape.estimate_llc(index_loss, params, jnp.arange(4), num_steps=40, **settings)
     np.testing.assert_allclose(indexed.loss_trace, full.loss_trace, rtol=1e-6)
-    listed = [(x[i], y[i]) for i in range(4)]  # a list of batches takes another code path
+    listed = landscape.BatchList(tuple((x[i], y[i]) for i in range(4)))  # the ragged-list path
     as_list = landscape.estimate_llc(loss_fn, params, listed, num_steps=40, **settings)
     np.testing.assert_allclose(as_list.loss_trace, full.loss_trace, rtol=1e-6)
     thinned = landscape.estimate_llc(
