@@ -146,3 +146,84 @@ def test_stacked_batches_edge_cases():
         landscape.prepare_batches([jnp.ones(2), (jnp.ones(2), jnp.ones(2))])
     with pytest.raises(ValueError, match="None"):
         landscape.prepare_batches(None)
+
+
+def test_eigenvalue_histogram_counts_what_its_titles_say():
+    matplotlib = pytest.importorskip("matplotlib")
+    lam = np.concatenate([np.full(900, 1e-6), -np.linspace(0.5, 1.0, 20), np.linspace(2, 40, 80)])
+    fig = landscape.plot_eigenvalue_histogram(lam, bins=40)
+    ax = fig.axes[0]
+    assert ax.get_title() == "|λ| < 0.0001: 90.0%"
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "eigenvalue λ"
+    assert len(ax.patches) == 40 and sum(p.get_height() for p in ax.patches) == 1000
+    left, right = ax.child_axes
+    for inset, title, count in [(left, "λ < −τ (20)", 20), (right, "λ > τ (80)", 80)]:
+        assert inset.get_title() == title and inset.get_yscale() == "log"
+        assert len(inset.patches) == 20 and sum(p.get_height() for p in inset.patches) == count
+    assert left.get_position().x0 < right.get_position().x0  # negative tail on the left
+    # A threshold above the tails puts everything in the peak; the insets stay, empty.
+    fig = landscape.plot_eigenvalue_histogram(lam, threshold=100.0, bins=1, title="mine")
+    assert fig.axes[0].get_title() == "mine"
+    assert [len(i.patches) for i in fig.axes[0].child_axes] == [0, 0]
+    assert [i.get_title() for i in fig.axes[0].child_axes] == ["λ < −τ (0)", "λ > τ (0)"]
+    own = matplotlib.figure.Figure().add_subplot(1, 1, 1)
+    assert landscape.plot_eigenvalue_histogram(lam, insets=False, ax=own) is own.figure
+    assert own.child_axes == []
+    with pytest.raises(ValueError, match="eigenvalues"):
+        landscape.plot_eigenvalue_histogram([])
+
+
+def test_local_energy_plot_draws_each_curve_with_its_band():
+    from types import SimpleNamespace
+
+    pytest.importorskip("matplotlib")
+    sigmas = np.array([0.0, 0.1, 0.2])
+    curves = {
+        "a": SimpleNamespace(
+            sigmas=sigmas,
+            error=np.array([0.0, 0.1, 0.3]),
+            error_stderr=np.array([0.0, 0.01, 0.02]),
+            loss=np.array([0.0, 1.0, 2.0]),
+            loss_stderr=np.array([0.0, 0.1, 0.2]),
+        ),
+        "b": SimpleNamespace(
+            sigmas=sigmas,
+            error=None,
+            error_stderr=None,
+            loss=np.array([0.0, 0.5, 1.5]),
+            loss_stderr=np.array([0.0, 0.05, 0.1]),
+        ),
+    }
+    fig = landscape.plot_local_energy(curves, metric="loss", title="t")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [0.0, 0.5, 1.5])
+    band = ax.collections[0].get_paths()[0].vertices
+    np.testing.assert_allclose(band[:, 1].min(), 0.0)
+    np.testing.assert_allclose(sorted(set(np.round(band[:, 1], 9))), [0.0, 0.9, 1.1, 1.8, 2.2])
+    assert ax.get_ylabel() == "local energy δloss" and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    fig = landscape.plot_local_energy({"a": curves["a"]})  # the training error by default
+    assert fig.axes[0].get_ylabel() == "local energy δE_train"
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_ydata(), [0.0, 0.1, 0.3])
+    with pytest.raises(ValueError, match="'b' has no 'error'"):
+        landscape.plot_local_energy(curves)
+    with pytest.raises(ValueError, match="curves"):
+        landscape.plot_local_energy({})
+
+
+def test_density_plot_floors_zeros_on_a_log_axis():
+    from types import SimpleNamespace
+
+    pytest.importorskip("matplotlib")
+    density = SimpleNamespace(grid=np.array([0.0, 1.0, 2.0]), density=np.array([2.0, 0.0, 1e-20]))
+    ax = landscape.plot_density(density, label="A", title="t").axes[0]
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [2.0, 2e-12, 2e-12])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A"]
+    ax = landscape.plot_density(density, log=False).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_legend() is None and ax.get_title() == ""
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [2.0, 0.0, 1e-20])
+    zeros = SimpleNamespace(grid=np.arange(2.0), density=np.zeros(2))
+    ydata = landscape.plot_density(zeros).axes[0].get_lines()[0].get_ydata()
+    np.testing.assert_array_equal(ydata, [np.finfo(np.float64).tiny] * 2)
