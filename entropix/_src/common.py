@@ -66,9 +66,19 @@ def as_key(key: int | jax.Array) -> jax.Array:
     return jax.random.key_data(key)
 
 
+def fold_in(key: jax.Array, data: Any) -> jax.Array:
+    """``jax.random.fold_in`` of a raw Threefry key, bit for bit, without JAX's rolled hash loop.
+
+    ``fold_in(key, d)`` is the Threefry hash of the counter ``(0, d)``; written out (see
+    :func:`threefry2x32`) it is a few scalar operations instead of a while loop of kernels.
+    """
+    y0, y1 = threefry2x32(as_key(key), jnp.uint32(0), jnp.asarray(data).astype(jnp.uint32))
+    return jnp.stack([y0, y1])
+
+
 def step_key(key: jax.Array, count: jax.Array, stream: int) -> jax.Array:
     """The key of step ``count`` for one random stream (so every form draws the same noise)."""
-    return jax.random.fold_in(jax.random.fold_in(key, count), stream)
+    return fold_in(fold_in(key, count), stream)
 
 
 def fresh_copy(leaf: Any) -> jax.Array:
@@ -203,12 +213,28 @@ def _gaussian(key: jax.Array, leaf_index: int, shape, dtype) -> jax.Array:
     return (math.sqrt(2.0) * jax.lax.erf_inv(centered)).astype(dtype).reshape(shape)
 
 
+def _random_words(key: jax.Array, count: int) -> jax.Array:
+    """``jax.random.bits(key, (count,), uint32)``, bit for bit, without JAX's rolled hash loop.
+
+    With partitionable Threefry (JAX's default) word ``i`` is ``x0 ^ x1`` of the hash of the
+    counter ``(0, i)``. Written out, the 20 rounds are one elementwise kernel instead of a while
+    loop of small kernels; the barrier keeps XLA from fusing the hash into the pass that expands
+    each word into 32 signs (which would hash every word 32 times).
+    """
+    if not jax.config.jax_threefry_partitionable:
+        return jax.random.bits(key, (count,), jnp.uint32)
+    x0, x1 = threefry2x32(
+        as_key(key), jnp.zeros(count, jnp.uint32), jax.lax.iota(jnp.uint32, count)
+    )
+    return jax.lax.optimization_barrier(x0 ^ x1)
+
+
 def _rademacher_signs(key: jax.Array, leaves) -> list[jax.Array]:
     # One random bit per coordinate: a single draw of ⌈n/32⌉ words per leaf for the whole tree
     # (one PRNG call per step), each word expanded into 32 signs by shifts that fuse into the
     # pass adding the noise.
     word_counts = [-(-math.prod(leaf.shape) // 32) for leaf in leaves]
-    words = jax.random.bits(key, (sum(word_counts),), jnp.uint32)
+    words = _random_words(key, sum(word_counts))
     shifts = jnp.arange(32, dtype=jnp.uint32)
     signs, offset = [], 0
     for leaf, count in zip(leaves, word_counts, strict=True):

@@ -196,7 +196,7 @@ def add_elastic_coupling(
         if isinstance(every, int) and every == 1:
             updates = couple(updates, params, strength)
         else:
-            updates = common.batch_cond(
+            updates = jax.lax.cond(
                 state.count % every == 0,
                 lambda: couple(updates, params, strength),
                 lambda: updates,
@@ -424,7 +424,7 @@ def _per_replica_noise(rule: loop.InnerRule, axis_name: str) -> loop.InnerRule:
             replica = jax.lax.axis_index(axis_name)
         except NameError as err:
             raise _unbound_axis_error(axis_name, err) from err
-        key = jax.random.fold_in(key, replica)
+        key = common.fold_in(key, replica)
         return rule.step(
             grads, walker, anchor, average, inner_state, key, outer_count, **extra_args
         )
