@@ -213,28 +213,12 @@ def _gaussian(key: jax.Array, leaf_index: int, shape, dtype) -> jax.Array:
     return (math.sqrt(2.0) * jax.lax.erf_inv(centered)).astype(dtype).reshape(shape)
 
 
-def _random_words(key: jax.Array, count: int) -> jax.Array:
-    """``jax.random.bits(key, (count,), uint32)``, bit for bit, without JAX's rolled hash loop.
-
-    With partitionable Threefry (JAX's default) word ``i`` is ``x0 ^ x1`` of the hash of the
-    counter ``(0, i)``. Written out, the 20 rounds are one elementwise kernel instead of a while
-    loop of small kernels; the barrier keeps XLA from fusing the hash into the pass that expands
-    each word into 32 signs (which would hash every word 32 times).
-    """
-    if not jax.config.jax_threefry_partitionable:
-        return jax.random.bits(key, (count,), jnp.uint32)
-    x0, x1 = threefry2x32(
-        as_key(key), jnp.zeros(count, jnp.uint32), jax.lax.iota(jnp.uint32, count)
-    )
-    return jax.lax.optimization_barrier(x0 ^ x1)
-
-
 def _rademacher_signs(key: jax.Array, leaves) -> list[jax.Array]:
     # One random bit per coordinate: a single draw of ⌈n/32⌉ words per leaf for the whole tree
     # (one PRNG call per step), each word expanded into 32 signs by shifts that fuse into the
     # pass adding the noise.
     word_counts = [-(-math.prod(leaf.shape) // 32) for leaf in leaves]
-    words = _random_words(key, sum(word_counts))
+    words = jax.random.bits(key, (sum(word_counts),), jnp.uint32)
     shifts = jnp.arange(32, dtype=jnp.uint32)
     signs, offset = [], 0
     for leaf, count in zip(leaves, word_counts, strict=True):
