@@ -1,5 +1,6 @@
 """Plots write PNG files; matplotlib stays out of `import entropix.landscape`; batch handling."""
 
+import io
 import subprocess
 import sys
 
@@ -160,7 +161,16 @@ def test_eigenvalue_histogram_counts_what_its_titles_say():
     for inset, title, count in [(left, "λ < −τ (20)", 20), (right, "λ > τ (80)", 80)]:
         assert inset.get_title() == title and inset.get_yscale() == "log"
         assert len(inset.patches) == 20 and sum(p.get_height() for p in inset.patches) == count
-    assert left.get_position().x0 < right.get_position().x0  # negative tail on the left
+    # The insets sit inside the main axes, the negative tail's on the left, without overlapping.
+    fig.savefig(io.BytesIO())  # lays the insets out
+    main, (lbox, rbox) = ax.get_position(), [i.get_position() for i in (left, right)]
+    for box in (lbox, rbox):
+        assert main.x0 <= box.x0 < box.x1 <= main.x1 and main.y0 <= box.y0 < box.y1 <= main.y1
+    assert lbox.x1 < rbox.x0
+    # Values at ±τ belong to neither the peak nor a tail.
+    edges = landscape.plot_eigenvalue_histogram([-0.5, 0.5, 0.0, 0.25, -1.0, 1.0], threshold=0.5)
+    assert edges.axes[0].get_title() == "|λ| < 0.5: 33.3%"
+    assert [i.get_title() for i in edges.axes[0].child_axes] == ["λ < −τ (1)", "λ > τ (1)"]
     # A threshold above the tails puts everything in the peak; the insets stay, empty.
     fig = landscape.plot_eigenvalue_histogram(lam, threshold=100.0, bins=1, title="mine")
     assert fig.axes[0].get_title() == "mine"
