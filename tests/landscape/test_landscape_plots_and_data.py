@@ -167,6 +167,8 @@ def test_eigenvalue_histogram_counts_what_its_titles_say():
     for box in (lbox, rbox):
         assert main.x0 <= box.x0 < box.x1 <= main.x1 and main.y0 <= box.y0 < box.y1 <= main.y1
     assert lbox.x1 < rbox.x0
+    one_bin = landscape.plot_eigenvalue_histogram(lam, bins=1)  # the insets get one bin too
+    assert [len(i.patches) for i in one_bin.axes[0].child_axes] == [1, 1]
     # Values at ±τ belong to neither the peak nor a tail.
     edges = landscape.plot_eigenvalue_histogram([-0.5, 0.5, 0.0, 0.25, -1.0, 1.0], threshold=0.5)
     assert edges.axes[0].get_title() == "|λ| < 0.5: 33.3%"
