@@ -409,18 +409,18 @@ def test_vmapped_step_form_with_counters_apart_matches_each_model_alone():
     inputs, targets = make_batches(2, 2 + 2 * L)
     update = jax.jit(opt.update)
 
-    def run_alone(model, first, last):
+    def run_alone(model, num_steps):
         params = mlp_params(model)
         state = opt.init(params)
-        for k in range(first, last):
+        for k in range(num_steps):
             updates, state = update(
                 grad(params, (inputs[model, k], targets[model, k])), state, params
             )
             params = optax.apply_updates(params, updates)
         return params, state
 
-    starts = [run_alone(0, 0, 0), run_alone(1, 0, 2)]
-    alone = [run_alone(0, 0, 2 * L)[0], run_alone(1, 0, 2 + 2 * L)[0]]
+    starts = [run_alone(0, 0), run_alone(1, 2)]
+    alone = [run_alone(0, 2 * L)[0], run_alone(1, 2 + 2 * L)[0]]
     params, state = stack([p for p, _ in starts]), stack([s for _, s in starts])
     np.testing.assert_array_equal(state.inner_count, [0, 2])
 
