@@ -60,3 +60,45 @@ def test_fresh_copy_owns_its_buffer():
     np.testing.assert_array_equal(
         common.fresh_copy(jax.ShapeDtypeStruct((2,), jnp.int32)), np.zeros(2, np.int32)
     )
+
+
+def test_shared_argument_docs_expand_at_the_placeholders_indentation():
+    def factory():
+        """Summary.
+
+        Args:
+          first: one.
+          {shared: accumulator_dtype, noise_distribution}
+          last: two.
+        """
+
+    doc = common.shared_argument_docs(factory).__doc__
+    lines = doc.splitlines()
+    start = lines.index("          first: one.")
+    end = lines.index("          last: two.")
+    entries = lines[start + 1 : end]
+    assert entries[0].startswith("          accumulator_dtype: ")
+    heads = [i for i, line in enumerate(entries) if not line.startswith(" " * 12)]
+    assert [entries[i].split(":")[0].strip() for i in heads] == [
+        "accumulator_dtype",
+        "noise_distribution",
+    ]
+    assert all(line.startswith(" " * 12) for i, line in enumerate(entries) if i not in heads)
+    assert all(len(line) <= 100 for line in entries)
+    joined = " ".join(line.strip() for line in entries)
+    for name in ("accumulator_dtype", "noise_distribution"):
+        assert f"{name}: {common.ARGUMENT_DOCS[name]}" in joined  # the whole description
+    assert all(line.count("``") % 2 == 0 for line in entries)  # no ``literal`` split
+
+
+def test_any_in_batch_leaves_an_unbatched_predicate_alone():
+    # Under vmap with a shared (unbatched) state the predicate is not batched.
+    def due_twice(count, x):
+        return common.batch_cond(count % 2 == 0, lambda: 2 * x, lambda: x)
+
+    out = jax.vmap(due_twice, in_axes=(None, 0))(jnp.int32(4), jnp.arange(3.0))
+    np.testing.assert_array_equal(out, [0.0, 2.0, 4.0])
+    out = jax.vmap(due_twice)(jnp.array([4, 3, 2]), jnp.arange(3.0))
+    np.testing.assert_array_equal(out, [0.0, 1.0, 4.0])
+    out = jax.vmap(due_twice)(jnp.array([1, 3, 5]), jnp.arange(3.0))
+    np.testing.assert_array_equal(out, [0.0, 1.0, 2.0])

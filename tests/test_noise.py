@@ -115,3 +115,26 @@ def test_gaussian_float64():
     # 32-bit grid: values beyond the float32 grid's largest |ξ| ≈ 5.4 are possible but rare;
     # the draws are not a float32 grid cast to float64.
     assert np.mean(np.float32(xi) != xi) > 0.99
+
+
+@pytest.mark.parametrize("dtype, bits", [(jnp.float32, 24), (jnp.bfloat16, 24), (jnp.float64, 32)])
+def test_gaussian_is_the_inverse_normal_cdf_at_the_midpoints_of_the_hash_grid(dtype, bits):
+    # ξ = Φ⁻¹(u) with u = (k + ½) / 2^b and k the top b bits of the first Threefry word of the
+    # counter (coordinate, leaf): written out here with SciPy in float64.
+    from scipy import special
+
+    key = common.as_key(jax.random.PRNGKey(11))
+    with jax.enable_x64(dtype == jnp.float64):
+        xi = common.noise_like([jnp.zeros(64, dtype), jnp.zeros((4, 8), dtype)], key, "gaussian")
+        for leaf_index, leaf in enumerate(xi):
+            assert leaf.dtype == dtype
+            counters = jnp.arange(leaf.size, dtype=jnp.uint32)
+            word, _ = common.threefry2x32(key, counters, jnp.uint32(leaf_index))
+            k = np.asarray(word, np.uint64) >> (32 - bits)
+            u = (k + 0.5) / 2.0**bits
+            expected = np.sqrt(2.0) * special.erfinv(2.0 * u - 1.0)
+            np.testing.assert_allclose(
+                np.asarray(leaf, np.float64).ravel(),
+                expected.astype(np.dtype(dtype)).astype(np.float64),
+                rtol=1e-12 if dtype == jnp.float64 else 2e-6 if dtype == jnp.float32 else 1e-2,
+            )
