@@ -102,3 +102,22 @@ def test_any_in_batch_leaves_an_unbatched_predicate_alone():
     np.testing.assert_array_equal(out, [0.0, 1.0, 4.0])
     out = jax.vmap(due_twice)(jnp.array([1, 3, 5]), jnp.arange(3.0))
     np.testing.assert_array_equal(out, [0.0, 1.0, 2.0])
+
+
+def test_shared_argument_docs_wrap_at_100_columns_and_keep_hyphenated_words(monkeypatch):
+    # "ab" words fill a continuation line (12 spaces) to 98 columns: one more column would
+    # take a 30th word; hyphenated words are never broken at their hyphens.
+    monkeypatch.setitem(common.ARGUMENT_DOCS, "probe", " ".join(["ab"] * 80 + ["abc-def-gh"] * 30))
+
+    def factory():
+        """Summary.
+
+        Args:
+          {shared: probe}
+        """
+
+    lines = common.shared_argument_docs(factory).__doc__.splitlines()
+    entry = [line for line in lines if line.startswith("          ") and line.strip()]
+    assert max(len(line) for line in entry) <= 100
+    assert len(entry[1]) == 98
+    assert not any(line.endswith("-") for line in entry)
